@@ -1,0 +1,333 @@
+//! The HTTP side: shared reqwest clients (keep-alive pools), request options, deadlines,
+//! and reading a capped body.
+
+use std::collections::HashMap;
+use std::error::Error as _;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use reqwest::{redirect, Certificate, Url};
+
+use super::error::AuthError;
+use super::secret::WipedBytes;
+
+pub const DEFAULT_TOKEN_URL: &str = "https://api.sonetel.com/SonetelAuth/beta/oauth/token";
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(30_000);
+/// Largest accepted `timeoutMs`: what Node's own timers accept.
+pub const MAX_TIMEOUT_MS: f64 = 2_147_483_647.0;
+/// Largest body read from the token endpoint; a token answer is a few KiB.
+pub const MAX_BODY: usize = 1024 * 1024;
+const MAX_URL_LEN: usize = 8 * 1024;
+/// Sonetel's documented client credentials, sent as HTTP Basic auth.
+const CLIENT_ID: &str = "sonetel-api";
+
+/// Where and how to send a token request. Built once per call from checked values.
+#[derive(Clone, Debug)]
+pub struct RequestOptions {
+    pub token_url: Url,
+    pub timeout: Duration,
+    pub refresh: bool,
+    tls: TlsKey,
+}
+
+/// What makes two clients different: extra trusted roots and an explicit proxy.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+struct TlsKey {
+    ca_pem: Vec<Arc<[u8]>>,
+    proxy: Option<String>,
+}
+
+impl Default for RequestOptions {
+    fn default() -> Self {
+        RequestOptions {
+            token_url: Url::parse(DEFAULT_TOKEN_URL).expect("default URL parses"),
+            timeout: DEFAULT_TIMEOUT,
+            refresh: true,
+            tls: TlsKey::default(),
+        }
+    }
+}
+
+impl RequestOptions {
+    /// Checks and sets the token endpoint. Plain http is allowed only to loopback hosts.
+    pub fn set_token_url(&mut self, raw: &str) -> Result<(), AuthError> {
+        self.token_url = parse_http_url(raw, "tokenUrl")?;
+        Ok(())
+    }
+
+    pub fn set_timeout_ms(&mut self, ms: f64) -> Result<(), AuthError> {
+        if !ms.is_finite() || ms <= 0.0 || ms > MAX_TIMEOUT_MS {
+            return Err(AuthError::InvalidArgValue(format!(
+                "options.timeoutMs must be a positive number of milliseconds up to {MAX_TIMEOUT_MS}, got {ms}"
+            )));
+        }
+        self.timeout = Duration::from_secs_f64(ms / 1000.0);
+        Ok(())
+    }
+
+    /// Adds PEM root certificates to trust besides the built-in ones.
+    pub fn add_ca_pem(&mut self, pem: &[u8]) -> Result<(), AuthError> {
+        match Certificate::from_pem_bundle(pem) {
+            Ok(certs) if !certs.is_empty() => {
+                self.tls.ca_pem.push(Arc::from(pem));
+                Ok(())
+            }
+            _ => Err(AuthError::InvalidArgValue(
+                "options.ca must hold at least one PEM certificate".into(),
+            )),
+        }
+    }
+
+    /// Sends every request through this proxy instead of the one the environment names.
+    pub fn set_proxy(&mut self, raw: &str) -> Result<(), AuthError> {
+        let url = Url::parse(raw)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .ok_or_else(|| {
+                AuthError::InvalidArgValue("options.proxy must be an http(s) URL".into())
+            })?;
+        self.tls.proxy = Some(url.to_string());
+        Ok(())
+    }
+}
+
+fn parse_http_url(raw: &str, name: &str) -> Result<Url, AuthError> {
+    let invalid = |why: &str| AuthError::InvalidArgValue(format!("options.{name} {why}"));
+    if raw.len() > MAX_URL_LEN {
+        return Err(invalid("is longer than 8 KiB"));
+    }
+    let url = Url::parse(raw).map_err(|_| invalid("is not a valid URL"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid("must not carry user name or password"));
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        "http" => return Err(invalid(
+            "uses plain http to a host that is not loopback; credentials would travel unencrypted",
+        )),
+        _ => return Err(invalid("must use https (or http to a loopback address)")),
+    }
+    if url.host().is_none() {
+        return Err(invalid("has no host"));
+    }
+    Ok(url)
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+/// One client per distinct TLS/proxy set-up, kept for the life of the process so that
+/// connections are reused.
+fn client_for(key: &TlsKey) -> Result<reqwest::Client, AuthError> {
+    static CLIENTS: OnceLock<Mutex<HashMap<TlsKey, reqwest::Client>>> = OnceLock::new();
+    let clients = CLIENTS.get_or_init(Default::default);
+    if let Some(c) = clients.lock().unwrap_or_else(|e| e.into_inner()).get(key) {
+        return Ok(c.clone());
+    }
+    let client = build_client(key)?;
+    let mut map = clients.lock().unwrap_or_else(|e| e.into_inner());
+    Ok(map.entry(key.clone()).or_insert(client).clone())
+}
+
+/// Certificates from `NODE_EXTRA_CA_CERTS`, read once, as Node.js itself does.
+fn node_extra_ca_certs() -> &'static [Certificate] {
+    static EXTRA: OnceLock<Vec<Certificate>> = OnceLock::new();
+    EXTRA.get_or_init(|| {
+        std::env::var_os("NODE_EXTRA_CA_CERTS")
+            .and_then(|path| std::fs::read(path).ok())
+            .and_then(|pem| Certificate::from_pem_bundle(&pem).ok())
+            .unwrap_or_default()
+    })
+}
+
+fn build_client(key: &TlsKey) -> Result<reqwest::Client, AuthError> {
+    let mut builder = reqwest::Client::builder()
+        // A redirect would re-send the credentials to another place.
+        .redirect(redirect::Policy::none())
+        .tls_built_in_root_certs(true)
+        .pool_idle_timeout(Duration::from_secs(60))
+        .http1_only();
+    for cert in node_extra_ca_certs() {
+        builder = builder.add_root_certificate(cert.clone());
+    }
+    for pem in &key.ca_pem {
+        for cert in Certificate::from_pem_bundle(pem).unwrap_or_default() {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    if let Some(proxy) = &key.proxy {
+        let proxy = reqwest::Proxy::all(proxy.as_str())
+            .map_err(|_| AuthError::InvalidArgValue("options.proxy is not usable".into()))?;
+        builder = builder.proxy(proxy);
+    }
+    builder
+        .build()
+        .map_err(|e| AuthError::InvalidArgValue(format!("TLS set-up failed: {}", chain(&e))))
+}
+
+/// What came back, before it is judged.
+pub struct RawResponse {
+    pub status: u16,
+    pub retry_after: Option<Duration>,
+    pub body: Vec<u8>,
+    /// The body was larger than [`MAX_BODY`]; `body` holds its start only.
+    pub over_cap: bool,
+}
+
+/// POSTs `body` to the token endpoint with Sonetel's Basic credentials, all within the
+/// deadline, and reads at most [`MAX_BODY`] bytes of the answer.
+pub async fn post(
+    opts: &RequestOptions,
+    content_type: &str,
+    body: WipedBytes,
+) -> Result<RawResponse, AuthError> {
+    let client = client_for(&opts.tls)?;
+    let request = client
+        .post(opts.token_url.clone())
+        .basic_auth(CLIENT_ID, Some(CLIENT_ID))
+        .header(CONTENT_TYPE, content_type)
+        .header(ACCEPT, "application/json")
+        .header(
+            USER_AGENT,
+            concat!("sonetel-auth/", env!("CARGO_PKG_VERSION")),
+        )
+        .body(bytes::Bytes::from_owner(body));
+    let exchange = async {
+        let mut response = request.send().await.map_err(network)?;
+        let status = response.status().as_u16();
+        let retry_after = retry_after(response.headers());
+        let mut body = Vec::new();
+        let mut over_cap = response
+            .content_length()
+            .is_some_and(|n| n > MAX_BODY as u64);
+        while !over_cap {
+            match response.chunk().await.map_err(network)? {
+                Some(chunk) if body.len() + chunk.len() > MAX_BODY => {
+                    let room = MAX_BODY - body.len();
+                    body.extend_from_slice(&chunk[..room]);
+                    over_cap = true;
+                }
+                Some(chunk) => body.extend_from_slice(&chunk),
+                None => break,
+            }
+        }
+        // Dropping `response` unread closes the connection instead of draining the rest.
+        Ok(RawResponse {
+            status,
+            retry_after,
+            body,
+            over_cap,
+        })
+    };
+    tokio::time::timeout(opts.timeout, exchange)
+        .await
+        .unwrap_or(Err(AuthError::Timeout {
+            timeout: opts.timeout,
+        }))
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    // Only the delta-seconds form; an HTTP date would need a date parser for a rare case.
+    value.parse::<u64>().ok().map(Duration::from_secs)
+}
+
+fn network(e: reqwest::Error) -> AuthError {
+    AuthError::Network(chain(&e))
+}
+
+/// The error and its causes in one line, most specific last, without repeats.
+fn chain(e: &reqwest::Error) -> String {
+    let mut parts: Vec<String> = vec![e.without_url_ref()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+trait WithoutUrl {
+    fn without_url_ref(&self) -> String;
+}
+
+impl WithoutUrl for reqwest::Error {
+    /// reqwest's own text ("error sending request for url (...)") names the URL;
+    /// we name the host instead, which is enough to act on.
+    fn without_url_ref(&self) -> String {
+        let host = self
+            .url()
+            .map(|u| {
+                format!(
+                    "{}:{}",
+                    u.host_str().unwrap_or("?"),
+                    u.port_or_known_default().unwrap_or(0)
+                )
+            })
+            .unwrap_or_default();
+        let what = if self.is_connect() {
+            "could not connect to"
+        } else if self.is_body() || self.is_decode() {
+            "the answer broke off from"
+        } else {
+            "the request failed to"
+        };
+        format!("{what} {host}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_to_loopback() {
+        let mut o = RequestOptions::default();
+        for ok in [
+            "http://127.0.0.1:9/x",
+            "http://localhost/x",
+            "http://[::1]:80/",
+            "http://127.8.9.10/",
+            "https://api.sonetel.com/SonetelAuth/beta/oauth/token",
+        ] {
+            o.set_token_url(ok).unwrap();
+        }
+        for bad in [
+            "http://api.sonetel.com/x",
+            "http://10.0.0.1/",
+            "ftp://localhost/",
+            "file:///etc/passwd",
+            "not a url",
+            "https://user:pw@api.sonetel.com/",
+            "",
+        ] {
+            assert_eq!(
+                o.set_token_url(bad).unwrap_err().code(),
+                "ERR_INVALID_ARG_VALUE",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn timeout_bounds() {
+        let mut o = RequestOptions::default();
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e12] {
+            assert!(o.set_timeout_ms(bad).is_err(), "{bad}");
+        }
+        o.set_timeout_ms(1.5).unwrap();
+        assert_eq!(o.timeout, Duration::from_micros(1500));
+    }
+}

@@ -1,0 +1,202 @@
+//! One error type for the whole core. Each variant maps to one stable JavaScript `code`.
+
+use std::fmt;
+use std::time::Duration;
+
+/// How much of an unexpected error body is kept for the caller.
+pub const HTTP_BODY_EXCERPT: usize = 1024;
+
+/// Everything that can go wrong while getting a token.
+#[derive(Clone, PartialEq)]
+pub enum AuthError {
+    /// An argument or option has the wrong type.
+    InvalidArgType(String),
+    /// An argument or option has a value we refuse (empty credential, bad URL, ...).
+    InvalidArgValue(String),
+    /// The server refused the grant: a 4xx whose JSON body carries an OAuth `error`.
+    Auth {
+        status: u16,
+        error: String,
+        error_description: Option<String>,
+    },
+    /// Any other non-2xx answer.
+    Http {
+        status: u16,
+        body: String,
+        /// From a `Retry-After` header, when the server sent one we could read.
+        retry_after: Option<Duration>,
+    },
+    /// A 2xx whose body is not a usable token response.
+    Response { status: u16, reason: String },
+    /// The deadline passed.
+    Timeout { timeout: Duration },
+    /// DNS, connect, TLS, reset.
+    Network(String),
+    /// The caller's signal fired.
+    Aborted,
+    /// A bug in this library (a caught panic).
+    Internal(String),
+}
+
+impl AuthError {
+    /// The stable `code` JavaScript sees.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthError::InvalidArgType(_) => "ERR_INVALID_ARG_TYPE",
+            AuthError::InvalidArgValue(_) => "ERR_INVALID_ARG_VALUE",
+            AuthError::Auth { .. } => "ERR_SONETEL_AUTH",
+            AuthError::Http { .. } => "ERR_SONETEL_HTTP",
+            AuthError::Response { .. } => "ERR_SONETEL_RESPONSE",
+            AuthError::Timeout { .. } => "ERR_SONETEL_TIMEOUT",
+            AuthError::Network(_) => "ERR_SONETEL_NETWORK",
+            AuthError::Aborted => "ABORT_ERR",
+            AuthError::Internal(_) => "ERR_SONETEL_INTERNAL",
+        }
+    }
+
+    /// Worth trying again later: the failure says nothing about the credentials.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            AuthError::Network(_) | AuthError::Timeout { .. } => true,
+            AuthError::Http { status, .. } => *status == 429 || (500..600).contains(status),
+            _ => false,
+        }
+    }
+
+    /// The HTTP status, for the variants that have one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            AuthError::Auth { status, .. }
+            | AuthError::Http { status, .. }
+            | AuthError::Response { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Replaces every occurrence of each secret in the texts this error carries.
+    /// Servers echo what they were sent (Spring's "Invalid refresh token: <token>").
+    pub fn redact(mut self, secrets: &[&str]) -> Self {
+        let scrub = |text: &mut String| {
+            for secret in secrets.iter().filter(|s| s.len() >= 4) {
+                if text.contains(*secret) {
+                    *text = text.replace(*secret, "[redacted]");
+                }
+            }
+        };
+        match &mut self {
+            AuthError::Auth {
+                error,
+                error_description,
+                ..
+            } => {
+                scrub(error);
+                if let Some(d) = error_description {
+                    scrub(d);
+                }
+            }
+            AuthError::Http { body, .. } => scrub(body),
+            AuthError::Network(m) | AuthError::Response { reason: m, .. } => scrub(m),
+            _ => {}
+        }
+        self
+    }
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuthError::InvalidArgType(m) | AuthError::InvalidArgValue(m) => f.write_str(m),
+            AuthError::Auth {
+                status,
+                error,
+                error_description,
+            } => {
+                write!(f, "Sonetel refused the grant ({status} {error})")?;
+                match error_description {
+                    Some(d) if !d.is_empty() => write!(f, ": {d}"),
+                    _ => Ok(()),
+                }
+            }
+            AuthError::Http { status, .. } => {
+                write!(f, "Sonetel token endpoint answered HTTP {status}")
+            }
+            AuthError::Response { status, reason } => {
+                write!(
+                    f,
+                    "Sonetel token endpoint answered HTTP {status} with {reason}"
+                )
+            }
+            AuthError::Timeout { timeout } => write!(
+                f,
+                "no complete answer from the token endpoint within {} ms",
+                timeout.as_millis()
+            ),
+            AuthError::Network(m) => write!(f, "network error: {m}"),
+            AuthError::Aborted => f.write_str("The operation was aborted"),
+            AuthError::Internal(m) => write!(f, "internal error in sonetel-auth: {m}"),
+        }
+    }
+}
+
+impl fmt::Debug for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AuthError({}: {})", self.code(), self)
+    }
+}
+
+impl std::error::Error for AuthError {}
+
+/// Cuts `text` to at most `max` bytes on a character boundary.
+pub fn truncate_utf8(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_replaces_echoed_secrets() {
+        let e = AuthError::Auth {
+            status: 400,
+            error: "invalid_grant".into(),
+            error_description: Some("Invalid refresh token: abc.def.ghi".into()),
+        }
+        .redact(&["abc.def.ghi"]);
+        assert_eq!(
+            e.to_string(),
+            "Sonetel refused the grant (400 invalid_grant): Invalid refresh token: [redacted]"
+        );
+    }
+
+    #[test]
+    fn transient_classification() {
+        let http = |status| AuthError::Http {
+            status,
+            body: String::new(),
+            retry_after: None,
+        };
+        assert!(http(503).is_transient());
+        assert!(http(429).is_transient());
+        assert!(!http(404).is_transient());
+        assert!(!AuthError::Auth {
+            status: 400,
+            error: "invalid_grant".into(),
+            error_description: None
+        }
+        .is_transient());
+    }
+
+    #[test]
+    fn truncate_respects_char_boundaries() {
+        assert_eq!(truncate_utf8("aé", 2), "a");
+        assert_eq!(truncate_utf8("abc", 10), "abc");
+    }
+}

@@ -1,0 +1,237 @@
+//! The token response (every field the server sent, kept) and JWT payload decoding.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::Engine;
+use serde_json::{Map, Value};
+use zeroize::Zeroize;
+
+use super::error::AuthError;
+
+/// Longest string we treat as a possible JWT; real Sonetel tokens are about 1 KiB.
+pub const MAX_TOKEN_LEN: usize = 64 * 1024;
+
+const BASE64URL: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::URL_SAFE,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// A successful answer of the token endpoint.
+#[derive(Clone)]
+pub struct TokenResponse {
+    fields: Map<String, Value>,
+    received_at: SystemTime,
+}
+
+impl TokenResponse {
+    /// Parses a 2xx body: a JSON object with a string `access_token`.
+    pub fn from_body(status: u16, body: &[u8]) -> Result<Self, AuthError> {
+        let bad = |reason: &str| AuthError::Response {
+            status,
+            reason: reason.to_owned(),
+        };
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Err(bad("an empty body"));
+        }
+        let value: Value =
+            serde_json::from_slice(body).map_err(|_| bad("a body that is not valid JSON"))?;
+        Self::from_value(value).map_err(|_| bad("JSON that lacks a string access_token"))
+    }
+
+    /// Accepts a JSON object with a non-empty string `access_token`, as stored by an app.
+    pub fn from_value(value: Value) -> Result<Self, AuthError> {
+        let Value::Object(fields) = value else {
+            return Err(AuthError::InvalidArgValue(
+                "a token must be an object with a string access_token".into(),
+            ));
+        };
+        match fields.get("access_token") {
+            Some(Value::String(t)) if !t.is_empty() => Ok(TokenResponse {
+                fields,
+                received_at: SystemTime::now(),
+            }),
+            _ => Err(AuthError::InvalidArgValue(
+                "a token must be an object with a non-empty string access_token".into(),
+            )),
+        }
+    }
+
+    pub fn access_token(&self) -> &str {
+        self.fields["access_token"].as_str().unwrap_or_default()
+    }
+
+    pub fn refresh_token(&self) -> Option<&str> {
+        self.fields
+            .get("refresh_token")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+    }
+
+    /// Every field as the server sent it.
+    pub fn fields(&self) -> &Map<String, Value> {
+        &self.fields
+    }
+
+    /// Keeps a refresh token from an earlier answer when a refresh did not send a new one.
+    pub fn inherit_refresh_token(&mut self, previous: &TokenResponse) {
+        if self.refresh_token().is_none() {
+            if let Some(rt) = previous.refresh_token() {
+                self.fields
+                    .insert("refresh_token".into(), Value::String(rt.to_owned()));
+            }
+        }
+    }
+
+    /// When the access token stops working: its JWT `exp`, else `expires_in` after receipt.
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        jwt_expiry(self.access_token()).or_else(|| {
+            let secs = self.fields.get("expires_in")?.as_f64()?;
+            (secs.is_finite() && secs >= 0.0)
+                .then(|| self.received_at + Duration::from_secs_f64(secs.min(1e10)))
+        })
+    }
+
+    /// When the refresh token stops working, if it says so (Sonetel's are JWTs).
+    pub fn refresh_expires_at(&self) -> Option<SystemTime> {
+        jwt_expiry(self.refresh_token()?)
+    }
+}
+
+impl Drop for TokenResponse {
+    fn drop(&mut self) {
+        for key in ["access_token", "refresh_token"] {
+            if let Some(Value::String(s)) = self.fields.get_mut(key) {
+                s.zeroize();
+            }
+        }
+    }
+}
+
+impl fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys: Vec<&String> = self.fields.keys().collect();
+        f.debug_struct("TokenResponse")
+            .field("fields", &keys)
+            .field("access_token", &"[redacted]")
+            .finish()
+    }
+}
+
+/// The `exp` claim of a JWT as a point in time, when there is one.
+fn jwt_expiry(token: &str) -> Option<SystemTime> {
+    let exp = decode_claims(token).ok()?.get("exp")?.as_f64()?;
+    (exp.is_finite() && exp >= 0.0).then(|| UNIX_EPOCH + Duration::from_secs_f64(exp.min(1e11)))
+}
+
+/// Decodes the payload of a JWT (`header.payload.signature`) without checking its signature.
+pub fn decode_claims(token: &str) -> Result<Map<String, Value>, AuthError> {
+    let not_jwt = |why: &str| AuthError::InvalidArgValue(format!("not a JWT: {why}"));
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(not_jwt("longer than 64 KiB"));
+    }
+    let mut parts = token.split('.');
+    let (Some(header), Some(payload), Some(_signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(not_jwt("expected three dot-separated parts"));
+    };
+    let decode = |part: &str, name: &str| {
+        BASE64URL
+            .decode(part)
+            .map_err(|_| not_jwt(&format!("the {name} is not base64url")))
+    };
+    let header: Value = serde_json::from_slice(&decode(header, "header")?)
+        .map_err(|_| not_jwt("the header is not JSON"))?;
+    if !header.is_object() {
+        return Err(not_jwt("the header is not a JSON object"));
+    }
+    match serde_json::from_slice(&decode(payload, "payload")?) {
+        Ok(Value::Object(claims)) => Ok(claims),
+        _ => Err(not_jwt("the payload is not a JSON object")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jwt(payload: &str) -> String {
+        let b = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        format!("{}.{}.c2ln", b(r#"{"alg":"RS256"}"#), b(payload))
+    }
+
+    #[test]
+    fn decodes_claims_and_expiry() {
+        let t = jwt(r#"{"exp":2000000000,"user_id":"u1","scope":["a"]}"#);
+        let claims = decode_claims(&t).unwrap();
+        assert_eq!(claims["user_id"], "u1");
+        assert_eq!(
+            jwt_expiry(&t),
+            Some(UNIX_EPOCH + Duration::from_secs(2_000_000_000))
+        );
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_jwt() {
+        for bad in [
+            "",
+            "a.b",
+            "a.b.c.d",
+            "!!!.e30.x",
+            &jwt("[1,2]"),
+            &jwt("not json"),
+            "e30.@@@.x",
+            "\u{0}.\u{0}.\u{0}",
+        ] {
+            let err = decode_claims(bad).unwrap_err();
+            assert_eq!(err.code(), "ERR_INVALID_ARG_VALUE", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        // A cheap deterministic fuzz: every split of a few seeds and random-ish strings.
+        let mut seed: u64 = 0x9e3779b97f4a7c15;
+        for len in 0..400 {
+            let s: String = (0..len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    b"eyJ0e30.-_=+/AZaz09\"{}:,"[(seed % 24) as usize] as char
+                })
+                .collect();
+            let _ = decode_claims(&s);
+        }
+    }
+
+    #[test]
+    fn body_checks() {
+        let err = |b: &str| TokenResponse::from_body(200, b.as_bytes()).unwrap_err();
+        assert!(matches!(err(""), AuthError::Response { .. }));
+        assert!(matches!(err("{"), AuthError::Response { .. }));
+        assert!(matches!(err("[]"), AuthError::Response { .. }));
+        assert!(matches!(
+            err(r#"{"access_token":5}"#),
+            AuthError::Response { .. }
+        ));
+        let ok = TokenResponse::from_body(200, br#"{"access_token":"x","extra":1}"#).unwrap();
+        assert_eq!(ok.fields()["extra"], 1);
+        assert!(!format!("{ok:?}").contains("\"x\""));
+    }
+
+    #[test]
+    fn expires_in_is_used_when_the_token_is_opaque() {
+        let t =
+            TokenResponse::from_body(200, br#"{"access_token":"opaque","expires_in":60}"#).unwrap();
+        let left = t
+            .expires_at()
+            .unwrap()
+            .duration_since(SystemTime::now())
+            .unwrap();
+        assert!(left <= Duration::from_secs(60) && left > Duration::from_secs(50));
+    }
+}

@@ -1,0 +1,40 @@
+'use strict'
+// Test certificates made at start-up with the openssl command: a private CA and a
+// localhost server certificate it signed (rustls refuses a CA certificate used as a
+// server's own, so a single self-signed certificate would not do).
+
+const { execFileSync } = require('node:child_process')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+
+let cached
+
+function openssl(args, cwd) {
+  execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] })
+}
+
+/** Returns `{ ca, cert, key, dir }` (PEM strings), made once per process. */
+function testCertificates() {
+  if (cached) return cached
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sonetel-auth-certs-'))
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
+  openssl(['req', '-x509', '-new', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '3',
+    '-subj', '/CN=sonetel-auth test CA',
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir)
+  openssl(['req', '-new', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost'], dir)
+  fs.writeFileSync(path.join(dir, 'ext.cnf'), [
+    'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1',
+    'basicConstraints=critical,CA:FALSE',
+    'keyUsage=critical,digitalSignature',
+    'extendedKeyUsage=serverAuth',
+  ].join('\n'))
+  openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial',
+    '-out', 'server.pem', '-days', '3', '-extfile', 'ext.cnf'], dir)
+  const read = (f) => fs.readFileSync(path.join(dir, f), 'utf8')
+  cached = { ca: read('ca.pem'), cert: read('server.pem'), key: read('server.key'), dir }
+  process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }))
+  return cached
+}
+
+module.exports = { testCertificates }

@@ -1,0 +1,253 @@
+'use strict'
+// A local stand-in for Sonetel's token endpoint, used by the tests, the demo and the
+// benchmark. It behaves like the real service (a Spring OAuth2 server): Basic client
+// credentials, multipart and urlencoded bodies, the password and refresh_token grants,
+// JWT-shaped tokens, Spring's error bodies (including its habit of echoing a bad
+// refresh token). Tests can switch on faults and read back every request it received.
+
+const crypto = require('node:crypto')
+const http = require('node:http')
+const https = require('node:https')
+const { testCertificates } = require('./certs')
+
+const TOKEN_PATH = '/SonetelAuth/beta/oauth/token'
+const CLIENT_AUTH = 'Basic ' + Buffer.from('sonetel-api:sonetel-api').toString('base64')
+const DEFAULT_USERS = { 'demo@example.com': 'demo-password' }
+const SCOPE = 'account.read account.write phone.call phonenumber.read'
+
+const b64url = (v) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url')
+
+function jwt(claims) {
+  return `${b64url({ alg: 'RS256', typ: 'JWT' })}.${b64url(claims)}.${crypto.randomBytes(32).toString('base64url')}`
+}
+
+function parseMultipart(body, contentType) {
+  const match = /boundary=(?:"([^"]+)"|([^;]+))/i.exec(contentType)
+  if (!match) return {}
+  const boundary = '--' + (match[1] || match[2]).trim()
+  const fields = {}
+  for (const part of body.toString('utf8').split(boundary).slice(1)) {
+    if (part.startsWith('--')) break
+    const split = part.indexOf('\r\n\r\n')
+    if (split < 0) continue
+    const name = /name="([^"]*)"/i.exec(part.slice(0, split))
+    if (name) fields[name[1]] = part.slice(split + 4).replace(/\r\n$/, '')
+  }
+  return fields
+}
+
+function parseBody(body, contentType = '') {
+  if (/^multipart\/form-data/i.test(contentType)) return parseMultipart(body, contentType)
+  if (/^application\/x-www-form-urlencoded/i.test(contentType)) {
+    return Object.fromEntries(new URLSearchParams(body.toString('utf8')))
+  }
+  return {}
+}
+
+/**
+ * Starts the server on 127.0.0.1 (a free port unless `port` is given).
+ * Options: `https` (serve TLS with a certificate from a generated CA, exposed as `ca`),
+ * `users` ({ email: password }), `accessTokenLifetime` and `refreshTokenLifetime` (s).
+ */
+async function startSonetelServer(options = {}) {
+  const users = { ...DEFAULT_USERS, ...(options.users || {}) }
+  const refreshTokens = new Map() // token -> { email, exp }
+  const faults = []
+  const sockets = new Set()
+  let nextUserId = 1000
+
+  const state = {
+    requests: [],
+    counts: { password: 0, refresh_token: 0, other: 0 },
+    accessTokenLifetime: options.accessTokenLifetime ?? 86400,
+    refreshTokenLifetime: options.refreshTokenLifetime ?? 30 * 86400,
+  }
+
+  const userIds = new Map(Object.keys(users).map((email) => [email, String(nextUserId++)]))
+
+  function issue(email, wantRefresh) {
+    const now = Math.floor(Date.now() / 1000)
+    const jti = crypto.randomUUID()
+    const userId = userIds.get(email)
+    const accId = 200000000 + Number(userId)
+    const claims = {
+      user_name: email, scope: SCOPE.split(' '), iss: 'https://api.sonetel.com', aud: ['sonetel-api'],
+      exp: now + state.accessTokenLifetime, iat: now, user_id: userId, acc_id: accId,
+      authorities: ['ROLE_USER'], jti, client_id: 'sonetel-api',
+    }
+    const answer = {
+      access_token: jwt(claims), token_type: 'bearer', expires_in: state.accessTokenLifetime - 1,
+      scope: SCOPE, user_id: userId, acc_id: accId, jti,
+    }
+    if (wantRefresh) {
+      const exp = now + state.refreshTokenLifetime
+      const refresh = jwt({ ...claims, exp, ati: jti, jti: crypto.randomUUID() })
+      refreshTokens.set(refresh, { email, exp })
+      answer.refresh_token = refresh
+    }
+    // Spring puts refresh_token right after token_type; keep Sonetel's field order.
+    const { access_token, token_type, refresh_token, ...rest } = answer
+    return refresh_token ? { access_token, token_type, refresh_token, ...rest } : { access_token, token_type, ...rest }
+  }
+
+  function json(res, status, body, headers = {}) {
+    const text = JSON.stringify(body)
+    res.writeHead(status, {
+      'content-type': 'application/json;charset=UTF-8', 'cache-control': 'no-store', pragma: 'no-cache',
+      'content-length': Buffer.byteLength(text), ...headers,
+    })
+    res.end(text)
+  }
+
+  const oauthError = (res, status, error, description, headers) =>
+    json(res, status, { error, error_description: description }, headers)
+
+  /** Answers as the real service would. */
+  function serve(req, res, record) {
+    if (record.path !== TOKEN_PATH) {
+      return json(res, 404, { timestamp: new Date().toISOString(), status: 404, error: 'Not Found', path: record.path })
+    }
+    if (req.method !== 'POST') {
+      return oauthError(res, 405, 'method_not_allowed', `Request method '${req.method}' not supported`)
+    }
+    if (req.headers.authorization !== CLIENT_AUTH) {
+      return oauthError(res, 401, 'unauthorized', 'Full authentication is required to access this resource',
+        { 'www-authenticate': 'Basic realm="oauth2/client"' })
+    }
+    const f = record.fields
+    const wantRefresh = f.refresh === 'yes'
+    if (!f.grant_type) {
+      state.counts.other++
+      return oauthError(res, 400, 'invalid_request', 'Missing grant type')
+    }
+    if (f.grant_type === 'password') {
+      state.counts.password++
+      if (!f.username || !f.password || users[f.username] !== f.password) {
+        return oauthError(res, 400, 'invalid_grant', 'Bad credentials')
+      }
+      return json(res, 200, issue(f.username, wantRefresh))
+    }
+    if (f.grant_type === 'refresh_token') {
+      state.counts.refresh_token++
+      const known = refreshTokens.get(f.refresh_token)
+      if (!known || known.exp <= Date.now() / 1000) {
+        return oauthError(res, 400, 'invalid_grant', `Invalid refresh token: ${f.refresh_token}`)
+      }
+      return json(res, 200, issue(known.email, wantRefresh))
+    }
+    state.counts.other++
+    return oauthError(res, 400, 'unsupported_grant_type', `Unsupported grant type: ${f.grant_type}`)
+  }
+
+  /** Misbehaves as a test asked. Returns true when it took over the answer. */
+  function misbehave(fault, req, res, record) {
+    const html = (status, title) => `<html><head><title>${status} ${title}</title></head><body><center><h1>${status} ${title}</h1></center><hr><center>nginx</center></body></html>`
+    switch (fault.mode) {
+      case 'delay':
+        setTimeout(() => serve(req, res, record), fault.ms)
+        return true
+      case 'hang':
+        return true
+      case 'close':
+        req.socket.destroy()
+        return true
+      case 'stall-body':
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' })
+        res.write('{"access_token":"')
+        return true
+      case 'reset': {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' })
+        res.write('{"access_token":"abc', () => setImmediate(() => req.socket.resetAndDestroy()))
+        return true
+      }
+      case 'status': {
+        const status = fault.status || 500
+        const headers = { 'content-type': 'text/html' }
+        if (fault.retryAfter !== undefined) headers['retry-after'] = String(fault.retryAfter)
+        res.writeHead(status, headers)
+        res.end(fault.body ?? html(status, http.STATUS_CODES[status] || ''))
+        return true
+      }
+      case 'redirect':
+        res.writeHead(fault.status || 307, { location: fault.location || 'https://evil.example/steal' })
+        res.end()
+        return true
+      case 'body': {
+        res.writeHead(fault.status || 200, { 'content-type': fault.contentType || 'application/json' })
+        res.end(fault.body)
+        return true
+      }
+      case 'huge': {
+        res.writeHead(200, { 'content-type': 'application/json' })
+        const chunk = Buffer.alloc(64 * 1024, 0x20)
+        let left = fault.bytes || 8 * 1024 * 1024
+        res.write('{"access_token":"x","pad":"')
+        const pump = () => {
+          while (left > 0) {
+            left -= chunk.length
+            if (!res.write(chunk)) return res.once('drain', pump)
+          }
+          res.end('"}')
+        }
+        res.on('error', () => {})
+        pump()
+        return true
+      }
+      default:
+        throw new Error(`unknown fault mode ${fault.mode}`)
+    }
+  }
+
+  function handle(req, res) {
+    const chunks = []
+    req.on('data', (c) => chunks.push(c))
+    req.on('end', () => {
+      const body = Buffer.concat(chunks)
+      const contentType = req.headers['content-type'] || ''
+      const record = {
+        method: req.method, path: req.url.split('?')[0], headers: { ...req.headers },
+        contentType, body: body.toString('utf8'), fields: parseBody(body, contentType),
+      }
+      state.requests.push(record)
+      const fault = faults[0]
+      if (fault) {
+        if (--fault.times <= 0) faults.shift()
+        if (misbehave(fault, req, res, record)) return
+      }
+      serve(req, res, record)
+    })
+  }
+
+  const certs = options.https ? testCertificates() : null
+  const server = certs
+    ? https.createServer({ cert: options.cert || certs.cert, key: options.key || certs.key }, handle)
+    : http.createServer(handle)
+  server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)) })
+  server.on('secureConnection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)) })
+  server.keepAliveTimeout = 30_000
+  await new Promise((resolve) => server.listen(options.port || 0, options.host || '127.0.0.1', resolve))
+  const { port } = server.address()
+  const origin = `${certs ? 'https' : 'http'}://${options.hostname || '127.0.0.1'}:${port}`
+
+  return Object.assign(state, {
+    origin,
+    url: origin + TOKEN_PATH,
+    port,
+    ca: certs ? certs.ca : undefined,
+    server,
+    users,
+    /** Switches on a fault for the next `times` requests (default: all until cleared). */
+    fault(mode, opts = {}) { faults.push({ mode, times: Infinity, ...opts }); return this },
+    clearFaults() { faults.length = 0 },
+    /** Makes every refresh token issued so far invalid. */
+    revokeRefreshTokens() { refreshTokens.clear() },
+    reset() { state.requests.length = 0; Object.keys(state.counts).forEach((k) => { state.counts[k] = 0 }); faults.length = 0 },
+    openConnections: () => sockets.size,
+    async close() {
+      for (const s of sockets) s.destroy()
+      await new Promise((resolve) => server.close(resolve))
+    },
+  })
+}
+
+module.exports = { startSonetelServer, TOKEN_PATH, DEFAULT_USERS, parseBody }
