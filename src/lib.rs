@@ -10,13 +10,13 @@ pub mod core;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{Buffer, Either, Unknown};
+use napi::bindgen_prelude::{within_runtime_if_available, Buffer, Either, Unknown};
 use napi::{Env, JsValue};
 use napi_derive::napi;
 
 use crate::core::error::AuthError;
 use crate::core::grant::{request_token, Grant};
-use crate::core::manager;
+use crate::core::manager::{self, Ticket};
 use crate::core::run::guard_sync;
 use crate::core::token::{decode_claims, TokenResponse};
 use binding::args;
@@ -368,25 +368,20 @@ impl TokenManager {
             Ok(s) => s,
             Err(e) => return rejected(env, &e),
         };
-        if let Some(token) = self.core.cached() {
+        let ticket = within_runtime_if_available(|| self.core.subscribe());
+        if let Ticket::Ready(token) = &ticket {
             Self::announce(env, &self.core, self.on_token.as_deref());
             let text = format!("{prefix}{}", token.access_token());
             return resolved(env, js::string(env.raw(), &text));
         }
         let core = Arc::clone(&self.core);
-        let core_for_js = Arc::clone(&self.core);
         let on_token = self.on_token.clone();
-        call::spawn(
-            env,
-            signal,
-            async move { core.get().await },
-            move |env, token| {
-                Self::announce(env, &core_for_js, on_token.as_deref());
-                Ok(js::string(
-                    env.raw(),
-                    &format!("{prefix}{}", token.access_token()),
-                ))
-            },
-        )
+        call::spawn(env, signal, ticket.wait(), move |env, token| {
+            Self::announce(env, &core, on_token.as_deref());
+            Ok(js::string(
+                env.raw(),
+                &format!("{prefix}{}", token.access_token()),
+            ))
+        })
     }
 }

@@ -181,10 +181,12 @@ async function startSonetelServer(options = {}) {
         res.writeHead(200, { 'content-type': 'application/json' })
         const chunk = Buffer.alloc(64 * 1024, 0x20)
         let left = fault.bytes || 8 * 1024 * 1024
+        record.bytesWritten = 0
         res.write('{"access_token":"x","pad":"')
         const pump = () => {
-          while (left > 0) {
+          while (left > 0 && !res.destroyed) {
             left -= chunk.length
+            record.bytesWritten += chunk.length
             if (!res.write(chunk)) return res.once('drain', pump)
           }
           res.end('"}')
@@ -208,6 +210,10 @@ async function startSonetelServer(options = {}) {
         method: req.method, path: req.url.split('?')[0], headers: { ...req.headers },
         contentType, body: body.toString('utf8'), fields: parseBody(body, contentType),
       }
+      // Lets a test see the client drop this request's connection.
+      Object.defineProperty(record, 'connectionClosed', {
+        value: req.socket.destroyed ? Promise.resolve() : new Promise((resolve) => req.socket.once('close', resolve)),
+      })
       state.requests.push(record)
       const fault = faults[0]
       if (fault) {

@@ -168,7 +168,7 @@ fn string_field(
 
 /// Milliseconds as a `Duration`: finite, at least zero, at most what a Node timer takes.
 fn millis(ms: f64, path: &str) -> Result<Duration, AuthError> {
-    if !ms.is_finite() || ms < 0.0 || ms > MAX_TIMEOUT_MS {
+    if !ms.is_finite() || !(0.0..=MAX_TIMEOUT_MS).contains(&ms) {
         return Err(AuthError::InvalidArgValue(format!(
             "{path} must be a number of milliseconds from 0 to {MAX_TIMEOUT_MS}"
         )));

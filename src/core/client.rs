@@ -171,7 +171,7 @@ fn build_client(key: &TlsKey) -> Result<reqwest::Client, AuthError> {
     }
     builder
         .build()
-        .map_err(|e| AuthError::InvalidArgValue(format!("TLS set-up failed: {}", chain(&e))))
+        .map_err(|e| AuthError::InvalidArgValue(format!("TLS set-up failed: {e}")))
 }
 
 /// What came back, before it is judged.
@@ -201,6 +201,7 @@ pub async fn post(
             concat!("sonetel-auth/", env!("CARGO_PKG_VERSION")),
         )
         .body(bytes::Bytes::from_owner(body));
+    let network = |e: reqwest::Error| AuthError::Network(describe(&e, &opts.token_url));
     let exchange = async {
         let mut response = request.send().await.map_err(network)?;
         let status = response.status().as_u16();
@@ -241,13 +242,22 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     value.parse::<u64>().ok().map(Duration::from_secs)
 }
 
-fn network(e: reqwest::Error) -> AuthError {
-    AuthError::Network(chain(&e))
-}
-
-/// The error and its causes in one line, most specific last, without repeats.
-fn chain(e: &reqwest::Error) -> String {
-    let mut parts: Vec<String> = vec![e.without_url_ref()];
+/// The error and its causes in one line, most specific last, without repeats. It names
+/// the host, not the whole URL: reqwest's own first line would repeat the URL.
+fn describe(e: &reqwest::Error, url: &Url) -> String {
+    let what = if e.is_connect() {
+        "could not connect to"
+    } else if e.is_body() || e.is_decode() {
+        "the answer broke off from"
+    } else {
+        "the request failed to"
+    };
+    let host = format!(
+        "{}:{}",
+        url.host_str().unwrap_or("?"),
+        url.port_or_known_default().unwrap_or(0)
+    );
+    let mut parts: Vec<String> = vec![format!("{what} {host}")];
     let mut source = e.source();
     while let Some(s) = source {
         let text = s.to_string();
@@ -257,35 +267,6 @@ fn chain(e: &reqwest::Error) -> String {
         source = s.source();
     }
     parts.join(": ")
-}
-
-trait WithoutUrl {
-    fn without_url_ref(&self) -> String;
-}
-
-impl WithoutUrl for reqwest::Error {
-    /// reqwest's own text ("error sending request for url (...)") names the URL;
-    /// we name the host instead, which is enough to act on.
-    fn without_url_ref(&self) -> String {
-        let host = self
-            .url()
-            .map(|u| {
-                format!(
-                    "{}:{}",
-                    u.host_str().unwrap_or("?"),
-                    u.port_or_known_default().unwrap_or(0)
-                )
-            })
-            .unwrap_or_default();
-        let what = if self.is_connect() {
-            "could not connect to"
-        } else if self.is_body() || self.is_decode() {
-            "the answer broke off from"
-        } else {
-            "the request failed to"
-        };
-        format!("{what} {host}")
-    }
 }
 
 #[cfg(test)]

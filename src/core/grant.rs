@@ -89,6 +89,11 @@ fn oauth_error(status: u16, body: &[u8]) -> Option<AuthError> {
         return None;
     };
     let error = map.get("error")?.as_str()?;
+    // OAuth error codes are lower-case words joined by '_'; Spring's own 404 page has
+    // `"error": "Not Found"`, which is not a refusal of the grant.
+    if error.is_empty() || !error.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+        return None;
+    }
     let description = map
         .get("error_description")
         .and_then(Value::as_str)
@@ -181,6 +186,10 @@ mod tests {
         );
         assert_eq!(code(401, r#"{"error":"unauthorized"}"#), "ERR_SONETEL_AUTH");
         assert_eq!(code(400, "<html>"), "ERR_SONETEL_HTTP");
+        assert_eq!(
+            code(404, r#"{"error":"Not Found","status":404}"#),
+            "ERR_SONETEL_HTTP"
+        );
         assert_eq!(code(500, r#"{"error":"server_error"}"#), "ERR_SONETEL_HTTP");
         assert_eq!(code(307, ""), "ERR_SONETEL_HTTP");
         assert_eq!(code(200, "[]"), "ERR_SONETEL_RESPONSE");

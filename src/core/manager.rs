@@ -41,6 +41,31 @@ struct State {
     unannounced: Vec<Arc<TokenResponse>>,
 }
 
+/// What [`TokenManager::subscribe`] hands a caller.
+pub enum Ticket {
+    Ready(Arc<TokenResponse>),
+    Waiting(watch::Receiver<Option<Outcome>>),
+}
+
+impl Ticket {
+    pub async fn wait(self) -> Outcome {
+        let mut rx = match self {
+            Ticket::Ready(token) => return Ok(token),
+            Ticket::Waiting(rx) => rx,
+        };
+        loop {
+            if let Some(outcome) = rx.borrow_and_update().clone() {
+                return outcome;
+            }
+            if rx.changed().await.is_err() {
+                return Err(AuthError::Internal(
+                    "token fetch ended without a result".into(),
+                ));
+            }
+        }
+    }
+}
+
 pub struct TokenManager {
     config: ManagerConfig,
     state: Mutex<State>,
@@ -92,48 +117,41 @@ impl TokenManager {
         std::mem::take(&mut self.lock().unannounced)
     }
 
-    /// A usable token: the cached one, the one already being fetched, or a new fetch.
-    pub async fn get(self: &Arc<Self>) -> Outcome {
-        let mut rx = {
-            let mut state = self.lock();
-            if let Some(token) = self.usable(&state) {
-                return Ok(token);
-            }
-            match &state.inflight {
-                Some(rx) => rx.clone(),
-                None => {
-                    let (tx, rx) = watch::channel(None);
-                    state.inflight = Some(rx.clone());
-                    let previous = state.current.clone();
-                    let me = Arc::clone(self);
-                    // Spawned, so that a caller who gives up does not cancel it for the others.
-                    tokio::spawn(async move {
-                        let outcome = guarded(me.fetch(previous), None).await;
-                        {
-                            let mut state = me.lock();
-                            state.inflight = None;
-                            if let Ok(token) = &outcome {
-                                state.current = Some(token.clone());
-                                state.access_usable = true;
-                                state.unannounced.push(token.clone());
-                            }
-                        }
-                        let _ = tx.send(Some(outcome));
-                    });
-                    rx
+    /// A usable token now, or a place in the queue for the fetch under way (starting one
+    /// if none is). Joining happens here, synchronously, so every call made while a fetch
+    /// is in flight shares it. Must be called inside a tokio runtime.
+    pub fn subscribe(self: &Arc<Self>) -> Ticket {
+        let mut state = self.lock();
+        if let Some(token) = self.usable(&state) {
+            return Ticket::Ready(token);
+        }
+        if let Some(rx) = &state.inflight {
+            return Ticket::Waiting(rx.clone());
+        }
+        let (tx, rx) = watch::channel(None);
+        state.inflight = Some(rx.clone());
+        let previous = state.current.clone();
+        let me = Arc::clone(self);
+        // Spawned, so that a caller who gives up does not cancel it for the others.
+        tokio::spawn(async move {
+            let outcome = guarded(me.fetch(previous), None).await;
+            {
+                let mut state = me.lock();
+                state.inflight = None;
+                if let Ok(token) = &outcome {
+                    state.current = Some(token.clone());
+                    state.access_usable = true;
+                    state.unannounced.push(token.clone());
                 }
             }
-        };
-        loop {
-            if let Some(outcome) = rx.borrow_and_update().clone() {
-                return outcome;
-            }
-            if rx.changed().await.is_err() {
-                return Err(AuthError::Internal(
-                    "token fetch ended without a result".into(),
-                ));
-            }
-        }
+            let _ = tx.send(Some(outcome));
+        });
+        Ticket::Waiting(rx)
+    }
+
+    /// A usable token: the cached one, the one already being fetched, or a new fetch.
+    pub async fn get(self: &Arc<Self>) -> Outcome {
+        self.subscribe().wait().await
     }
 
     async fn fetch(&self, previous: Option<Arc<TokenResponse>>) -> Outcome {

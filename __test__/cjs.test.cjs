@@ -1,0 +1,18 @@
+// The addon from CommonJS `require`.
+const assert = require('node:assert/strict')
+const { test } = require('node:test')
+const { startSonetelServer } = require('../testing/sonetel-server.js')
+
+test('require() gives the whole API and it works', async () => {
+  const auth = require('..')
+  for (const name of ['createAccessToken', 'refreshAccessToken', 'decodeAccessToken', 'TokenManager']) {
+    assert.equal(typeof auth[name], 'function', name)
+  }
+  const server = await startSonetelServer()
+  try {
+    const token = await auth.createAccessToken('demo@example.com', 'demo-password', { tokenUrl: server.url })
+    assert.equal(token.token_type, 'bearer')
+  } finally {
+    await server.close()
+  }
+})

@@ -1,0 +1,109 @@
+// Every row of the error table in DESIGN.md / README, with its properties.
+import assert from 'node:assert/strict'
+import net from 'node:net'
+import { after, before, beforeEach, test } from 'node:test'
+import { addon, assertNoSecret, call, rejection, startSonetelServer, USER, PASSWORD } from './helpers/common.mjs'
+
+const { createAccessToken } = addon
+let server
+let tokenUrl
+before(async () => {
+  server = await startSonetelServer()
+  tokenUrl = server.url
+})
+after(() => server.close())
+beforeEach(() => server.reset())
+
+test('ERR_INVALID_ARG_TYPE: a wrong argument type rejects with a TypeError', async () => {
+  const { err } = await rejection(call(createAccessToken, 42, 'x'), 'ERR_INVALID_ARG_TYPE')
+  assert.match(err.message, /username must be a string, received number/)
+  await rejection(call(createAccessToken), 'ERR_INVALID_ARG_TYPE')
+  await rejection(call(createAccessToken, USER, PASSWORD, { timeoutMs: '100' }), 'ERR_INVALID_ARG_TYPE')
+})
+
+test('ERR_INVALID_ARG_VALUE: empty credential, bad URL, non-positive timeout, plain http off loopback', async () => {
+  await rejection(call(createAccessToken, '', PASSWORD), 'ERR_INVALID_ARG_VALUE')
+  await rejection(call(createAccessToken, USER, '', { tokenUrl }), 'ERR_INVALID_ARG_VALUE')
+  await rejection(call(createAccessToken, USER, PASSWORD, { tokenUrl: 'not a url' }), 'ERR_INVALID_ARG_VALUE')
+  await rejection(call(createAccessToken, USER, PASSWORD, { tokenUrl, timeoutMs: 0 }), 'ERR_INVALID_ARG_VALUE')
+  await rejection(call(createAccessToken, USER, PASSWORD, { tokenUrl: 'http://api.sonetel.com/SonetelAuth/beta/oauth/token' }),
+    'ERR_INVALID_ARG_VALUE', { message: /plain http/ })
+  assert.equal(server.requests.length, 0, 'nothing was sent')
+})
+
+test('ERR_SONETEL_AUTH: wrong password, with status, error and error_description', async () => {
+  const { err } = await rejection(createAccessToken(USER, 'wrong-password', { tokenUrl }), 'ERR_SONETEL_AUTH', {
+    status: 400, error: 'invalid_grant', error_description: 'Bad credentials',
+  })
+  assertNoSecret(err, ['wrong-password'])
+})
+
+test('ERR_SONETEL_AUTH: unknown user', async () => {
+  await rejection(createAccessToken('nobody@example.com', PASSWORD, { tokenUrl }), 'ERR_SONETEL_AUTH', {
+    status: 400, error: 'invalid_grant',
+  })
+})
+
+test('ERR_SONETEL_AUTH: a 401 unauthorized body', async () => {
+  server.fault('body', { times: 1, status: 401, body: '{"error":"unauthorized","error_description":"Full authentication is required to access this resource"}' })
+  await rejection(createAccessToken(USER, PASSWORD, { tokenUrl }), 'ERR_SONETEL_AUTH', {
+    status: 401, error: 'unauthorized', error_description: 'Full authentication is required to access this resource',
+  })
+})
+
+test('ERR_SONETEL_HTTP: 5xx HTML page, with status and the first KiB of the body', async () => {
+  server.fault('status', { times: 1, status: 502, body: '<html>' + 'x'.repeat(5000) + '</html>' })
+  const { err } = await rejection(createAccessToken(USER, PASSWORD, { tokenUrl }), 'ERR_SONETEL_HTTP', { status: 502 })
+  assert.ok(err.body.startsWith('<html>xxx'))
+  assert.equal(err.body.length, 1024)
+})
+
+test('ERR_SONETEL_HTTP: a 4xx that is not an OAuth error (wrong path)', async () => {
+  await rejection(createAccessToken(USER, PASSWORD, { tokenUrl: server.origin + '/wrong/path' }), 'ERR_SONETEL_HTTP', {
+    status: 404, body: /Not Found/,
+  })
+})
+
+test('ERR_SONETEL_HTTP: a redirect is not followed', async () => {
+  server.fault('redirect', { times: 1, status: 307, location: server.origin + '/elsewhere' })
+  await rejection(createAccessToken(USER, PASSWORD, { tokenUrl }), 'ERR_SONETEL_HTTP', { status: 307 })
+  assert.equal(server.requests.length, 1, 'the credentials were not re-sent')
+})
+
+test('ERR_SONETEL_RESPONSE: a 2xx that is not a token', async () => {
+  server.fault('body', { times: 1, body: '{"access_token": "abc' })
+  const { err } = await rejection(createAccessToken(USER, PASSWORD, { tokenUrl }), 'ERR_SONETEL_RESPONSE', { status: 200 })
+  assert.match(err.message, /not valid JSON/)
+})
+
+test('ERR_SONETEL_TIMEOUT: the deadline passes', async () => {
+  server.fault('hang', { times: 1 })
+  const { err, ms } = await rejection(createAccessToken(USER, PASSWORD, { tokenUrl, timeoutMs: 300 }), 'ERR_SONETEL_TIMEOUT')
+  assert.match(err.message, /300 ms/)
+  assert.ok(ms >= 290, `not before the deadline (${ms} ms)`)
+})
+
+test('ERR_SONETEL_NETWORK: connection refused', async () => {
+  const port = await new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)) })
+  })
+  const { err } = await rejection(createAccessToken(USER, PASSWORD, { tokenUrl: `http://127.0.0.1:${port}/token` }), 'ERR_SONETEL_NETWORK')
+  assert.match(err.message, /could not connect to 127\.0\.0\.1/)
+})
+
+test('ABORT_ERR: an aborted signal rejects with an AbortError, before or during the request', async () => {
+  const before = new AbortController()
+  before.abort(new Error('changed my mind'))
+  const { err } = await rejection(createAccessToken(USER, PASSWORD, { tokenUrl, signal: before.signal }), 'ABORT_ERR', { name: 'AbortError' })
+  assert.equal(err.cause.message, 'changed my mind')
+  assert.equal(server.requests.length, 0)
+
+  server.fault('hang', { times: 1 })
+  const during = new AbortController()
+  const pending = createAccessToken(USER, PASSWORD, { tokenUrl, signal: during.signal })
+  while (server.requests.length === 0) await new Promise((r) => setTimeout(r, 5))
+  during.abort()
+  await rejection(pending, 'ABORT_ERR', { name: 'AbortError' })
+  // The connection is closed, not left hanging (the test times out if it never closes).
+  await server.requests[0].connectionClosed
+})

@@ -1,0 +1,55 @@
+// Shared by the test files: the addon, the local server, and assertions about errors.
+import assert from 'node:assert/strict'
+import { createRequire } from 'node:module'
+import { inspect } from 'node:util'
+
+const require = createRequire(import.meta.url)
+export const addon = require('../../index.js')
+export const { startSonetelServer, DEFAULT_USERS } = require('../../testing/sonetel-server.js')
+
+export const USER = 'demo@example.com'
+export const PASSWORD = DEFAULT_USERS[USER]
+
+/** Every text a user could see of an error: message, stack, inspect, JSON. */
+export function errorTexts(err) {
+  return [String(err?.message), String(err?.stack), inspect(err, { depth: Infinity }), JSON.stringify(err) ?? '']
+}
+
+/** Asserts no secret (nor a long piece of one) shows in any text of `err`. */
+export function assertNoSecret(err, secrets) {
+  for (const text of errorTexts(err)) {
+    for (const secret of secrets.filter(Boolean)) {
+      assert.ok(!text.includes(secret), `a secret leaked into: ${text.slice(0, 300)}`)
+    }
+  }
+}
+
+/**
+ * Awaits a promise that must reject, and checks its code, class and properties.
+ * Returns the error and how long it took to settle.
+ */
+export async function rejection(promise, code, props = {}) {
+  assert.ok(promise instanceof Promise, 'the call must return a promise')
+  const started = performance.now()
+  let err
+  await promise.then(
+    (value) => assert.fail(`expected a rejection with ${code}, got ${inspect(value)}`),
+    (e) => { err = e },
+  )
+  const ms = performance.now() - started
+  assert.ok(err instanceof Error, 'rejects with an Error')
+  assert.equal(err.code, code, `code of: ${err.message}`)
+  if (code.startsWith('ERR_INVALID_ARG')) assert.ok(err instanceof TypeError, 'argument errors are TypeErrors')
+  for (const [key, value] of Object.entries(props)) {
+    if (value instanceof RegExp) assert.match(String(err[key]), value, key)
+    else assert.deepEqual(err[key], value, key)
+  }
+  return { err, ms }
+}
+
+/** The call must not throw synchronously; returns its promise. */
+export function call(fn, ...args) {
+  let result
+  assert.doesNotThrow(() => { result = fn(...args) }, 'must not throw synchronously')
+  return result
+}

@@ -1,0 +1,47 @@
+// Type-checked against index.d.ts by __test__/types.test.mjs (tsc --noEmit).
+import {
+  createAccessToken,
+  refreshAccessToken,
+  decodeAccessToken,
+  TokenManager,
+  type AccessToken,
+  type TokenClaims,
+  type TokenRequestOptions,
+} from 'sonetel-auth'
+
+async function main(): Promise<void> {
+  const options: TokenRequestOptions = { timeoutMs: 5000, refresh: true, signal: AbortSignal.timeout(10_000) }
+  const token: AccessToken = await createAccessToken('me@example.com', 'secret', options)
+  const access: string = token.access_token
+  const expiresIn: number | undefined = token.expires_in
+  const extra: unknown = (await createAccessToken('me@example.com', Buffer.from('secret'))).acc_id
+  const next = await refreshAccessToken(token.refresh_token ?? '', { ca: ['-----BEGIN CERTIFICATE-----'] })
+  const claims: TokenClaims = decodeAccessToken(next.access_token)
+  const exp: number | undefined = claims.exp
+  const custom: unknown = decodeAccessToken(access).user_name
+
+  const manager = new TokenManager({
+    username: 'me@example.com',
+    password: 'secret',
+    refreshMarginMs: 60_000,
+    retries: 2,
+    token,
+    onToken: async (t: AccessToken) => { console.log(t.token_type) },
+  })
+  const header: string = await manager.authorizationHeader({ signal: new AbortController().signal })
+  const bare: string = await manager.getAccessToken()
+  manager.invalidate()
+
+  // @ts-expect-error the user name must be a string
+  await createAccessToken(42, 'secret')
+  // @ts-expect-error timeoutMs is a number
+  await createAccessToken('me@example.com', 'secret', { timeoutMs: '5000' })
+  // @ts-expect-error getAccessToken resolves with a string
+  const wrong: number = await manager.getAccessToken()
+  // @ts-expect-error the constructor needs a password
+  new TokenManager({ username: 'me@example.com' })
+
+  console.log(expiresIn, extra, exp, custom, header, bare, wrong)
+}
+
+void main()
