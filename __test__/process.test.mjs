@@ -29,3 +29,11 @@ test('no password or refresh token in anything written to stdout or stderr', () 
   assert.ok(!output.includes(password), 'password leaked')
   assert.ok(!output.includes(refresh), 'refresh token leaked')
 })
+
+test('works from worker threads, which can come and go', () => {
+  const child = run('workers.cjs')
+  assert.equal(child.status, 0, child.stderr)
+  const out = JSON.parse(child.stdout)
+  assert.deepEqual(out.results, Array(4).fill({ shared: 1, direct: 50 }))
+  assert.equal(out.main, 'bearer')
+})

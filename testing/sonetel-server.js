@@ -36,6 +36,15 @@ function parseMultipart(body, contentType) {
   return fields
 }
 
+const closed = new WeakMap()
+/** One promise per socket (not one listener per request on a kept-alive socket). */
+function closedPromise(socket) {
+  if (!closed.has(socket)) {
+    closed.set(socket, socket.destroyed ? Promise.resolve() : new Promise((resolve) => socket.once('close', resolve)))
+  }
+  return closed.get(socket)
+}
+
 function parseBody(body, contentType = '') {
   if (/^multipart\/form-data/i.test(contentType)) return parseMultipart(body, contentType)
   if (/^application\/x-www-form-urlencoded/i.test(contentType)) {
@@ -211,9 +220,7 @@ async function startSonetelServer(options = {}) {
         contentType, body: body.toString('utf8'), fields: parseBody(body, contentType),
       }
       // Lets a test see the client drop this request's connection.
-      Object.defineProperty(record, 'connectionClosed', {
-        value: req.socket.destroyed ? Promise.resolve() : new Promise((resolve) => req.socket.once('close', resolve)),
-      })
+      Object.defineProperty(record, 'connectionClosed', { value: closedPromise(req.socket) })
       state.requests.push(record)
       const fault = faults[0]
       if (fault) {

@@ -162,7 +162,7 @@ fn string_field(
         sys::ValueType::napi_string,
         "a string",
     )?
-    .map(|v| js::read_utf16(env, v, 16 * 1024, &path))
+    .map(|v| js::read_utf8(env, v, 16 * 1024, &path))
     .transpose()
 }
 
@@ -262,7 +262,7 @@ fn ca_one(
     let pem = match js::bytes_of(env, value) {
         Some(bytes) => bytes,
         None if js::type_of(env, value) == sys::ValueType::napi_string => {
-            js::read_utf16(env, value, 1024 * 1024, path)?.into_bytes()
+            js::read_utf8(env, value, 1024 * 1024, path)?.into_bytes()
         }
         None => return Err(wrong_type(env, value, path, "a PEM string or Buffer")),
     };

@@ -1,7 +1,12 @@
 //! Turning a core future into a JavaScript promise: the caller's `AbortSignal` wired to a
 //! cancel token, and every outcome (value, core error, panic) settling the promise.
 
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::ffi::c_void;
 use std::future::Future;
+use std::rc::Rc;
 
 use napi::bindgen_prelude::Unknown;
 use napi::{sys, Env, JsValue};
@@ -73,6 +78,154 @@ impl SignalHook {
     }
 }
 
+/// One result on its way back from the runtime to the JavaScript thread.
+struct Completion {
+    id: u64,
+    outcome: Box<dyn Any + Send>,
+}
+
+/// Turns a call's outcome into the value to resolve with (Ok) or reject with (Err).
+type Finish = Box<dyn FnOnce(&Env, Box<dyn Any + Send>) -> Result<Raw, Raw>>;
+
+/// What the JavaScript thread keeps for a call until its result arrives.
+struct Pending {
+    deferred: sys::napi_deferred,
+    finish: Finish,
+}
+
+/// Per JavaScript thread (main or worker): one thread-safe function that carries every
+/// result back, instead of napi-rs's one per promise. A thread-safe function costs a libuv
+/// handle to create and to close; sharing one saves that on every call, and its wake-ups
+/// coalesce under load. It holds the event loop open only while calls are pending.
+struct Completions {
+    env: sys::napi_env,
+    tsfn: SendTsfn,
+    pending: RefCell<HashMap<u64, Pending>>,
+    next_id: Cell<u64>,
+}
+
+#[derive(Clone, Copy)]
+struct SendTsfn(sys::napi_threadsafe_function);
+// A thread-safe function is made to be called from any thread.
+unsafe impl Send for SendTsfn {}
+unsafe impl Sync for SendTsfn {}
+
+impl SendTsfn {
+    fn send(self, completion: Completion) {
+        let data = Box::into_raw(Box::new(completion));
+        let status = unsafe {
+            sys::napi_call_threadsafe_function(
+                self.0,
+                data.cast(),
+                sys::ThreadsafeFunctionCallMode::nonblocking,
+            )
+        };
+        if status != sys::Status::napi_ok {
+            // The JavaScript side is closing; the result has nowhere to go.
+            drop(unsafe { Box::from_raw(data) });
+        }
+    }
+}
+
+thread_local! {
+    static COMPLETIONS: RefCell<Option<Rc<Completions>>> = const { RefCell::new(None) };
+}
+
+impl Completions {
+    fn for_env(env: sys::napi_env) -> Result<Rc<Completions>, AuthError> {
+        COMPLETIONS.with(|slot| {
+            if let Some(c) = slot.borrow().as_ref().filter(|c| c.env == env) {
+                return Ok(c.clone());
+            }
+            let mut tsfn = std::ptr::null_mut();
+            let name = js::string(env, "sonetel-auth");
+            let status = unsafe {
+                sys::napi_create_threadsafe_function(
+                    env,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    name,
+                    0,
+                    1,
+                    std::ptr::null_mut(),
+                    None,
+                    std::ptr::null_mut(),
+                    Some(deliver),
+                    &mut tsfn,
+                )
+            };
+            if status != sys::Status::napi_ok {
+                return Err(AuthError::Internal(
+                    "could not create the completion queue".into(),
+                ));
+            }
+            unsafe {
+                sys::napi_unref_threadsafe_function(env, tsfn);
+                sys::napi_add_env_cleanup_hook(env, Some(env_cleanup), std::ptr::null_mut());
+            }
+            let c = Rc::new(Completions {
+                env,
+                tsfn: SendTsfn(tsfn),
+                pending: RefCell::default(),
+                next_id: Cell::new(0),
+            });
+            *slot.borrow_mut() = Some(c.clone());
+            Ok(c)
+        })
+    }
+
+    fn add(&self, pending: Pending) -> u64 {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        let mut map = self.pending.borrow_mut();
+        if map.is_empty() {
+            unsafe { sys::napi_ref_threadsafe_function(self.env, self.tsfn.0) };
+        }
+        map.insert(id, pending);
+        id
+    }
+
+    fn take(&self, id: u64) -> Option<Pending> {
+        let mut map = self.pending.borrow_mut();
+        let pending = map.remove(&id);
+        if pending.is_some() && map.is_empty() {
+            unsafe { sys::napi_unref_threadsafe_function(self.env, self.tsfn.0) };
+        }
+        pending
+    }
+}
+
+/// Runs on the JavaScript thread for each [`Completion`]: settles its promise.
+unsafe extern "C" fn deliver(env: sys::napi_env, _: Raw, _: *mut c_void, data: *mut c_void) {
+    let completion = unsafe { Box::from_raw(data.cast::<Completion>()) };
+    if env.is_null() {
+        return; // the environment is going away; nobody is left to tell
+    }
+    let Some(c) = COMPLETIONS.with(|slot| slot.borrow().clone()) else {
+        return;
+    };
+    let Some(pending) = c.take(completion.id) else {
+        return;
+    };
+    let env = Env::from_raw(env);
+    match (pending.finish)(&env, completion.outcome) {
+        Ok(value) => unsafe { sys::napi_resolve_deferred(env.raw(), pending.deferred, value) },
+        Err(error) => unsafe { sys::napi_reject_deferred(env.raw(), pending.deferred, error) },
+    };
+}
+
+unsafe extern "C" fn env_cleanup(_: *mut c_void) {
+    js::forget_env_state();
+    if let Some(c) = COMPLETIONS.with(|slot| slot.borrow_mut().take()) {
+        unsafe {
+            sys::napi_release_threadsafe_function(
+                c.tsfn.0,
+                sys::ThreadsafeFunctionReleaseMode::abort,
+            )
+        };
+    }
+}
+
 /// Runs `work` on the runtime and returns its promise. `to_js` builds the resolved value
 /// on the JavaScript thread; an `AuthError` (or a panic) rejects with its error object.
 pub fn spawn<'e, T, F>(
@@ -86,6 +239,10 @@ where
     F: Future<Output = Result<T, AuthError>> + Send + 'static,
 {
     let raw = env.raw();
+    let completions = match Completions::for_env(raw) {
+        Ok(c) => c,
+        Err(e) => return rejected(env, &e),
+    };
     let mut hook = None;
     let mut cancel = None;
     if let Some(signal) = signal {
@@ -109,18 +266,30 @@ where
         }
         cancel = Some(token);
     }
-    let future = async move { Ok::<_, napi::Error>(guarded(work, cancel).await) };
-    let promise = env.spawn_future_with_callback(future, move |env, outcome| {
+
+    let mut deferred = std::ptr::null_mut();
+    let mut promise = std::ptr::null_mut();
+    unsafe { sys::napi_create_promise(raw, &mut deferred, &mut promise) };
+    let finish = move |env: &Env, outcome: Box<dyn Any + Send>| {
         let raw = env.raw();
         let reason = hook.and_then(|h| h.detach(raw));
-        let value =
-            match outcome.and_then(|t| to_js(env, t).map_err(|e| AuthError::Internal(e.reason))) {
-                Ok(value) => return Ok(unsafe { Unknown::from_raw_unchecked(raw, value) }),
-                Err(e) => js::error_value(raw, &e, reason),
-            };
-        Err(napi::Error::from(unsafe {
-            Unknown::from_raw_unchecked(raw, value)
-        }))
-    })?;
-    Ok(unsafe { Unknown::from_raw_unchecked(raw, promise.raw()) })
+        let outcome = match outcome.downcast::<Result<T, AuthError>>() {
+            Ok(outcome) => *outcome,
+            Err(_) => Err(AuthError::Internal("mismatched completion".into())),
+        };
+        match outcome.and_then(|t| to_js(env, t).map_err(|e| AuthError::Internal(e.reason))) {
+            Ok(value) => Ok(value),
+            Err(e) => Err(js::error_value(raw, &e, reason)),
+        }
+    };
+    let id = completions.add(Pending {
+        deferred,
+        finish: Box::new(finish),
+    });
+    let tsfn = completions.tsfn;
+    napi::bindgen_prelude::spawn(async move {
+        let outcome: Box<dyn Any + Send> = Box::new(guarded(work, cancel).await);
+        tsfn.send(Completion { id, outcome });
+    });
+    Ok(unsafe { Unknown::from_raw_unchecked(raw, promise) })
 }

@@ -156,6 +156,31 @@ pub fn read_utf16(
     text
 }
 
+/// Reads a JavaScript string as UTF-8 (lone surrogates become U+FFFD), for values that
+/// are not secrets and are checked afterwards anyway: URLs and PEM text.
+pub fn read_utf8(
+    env: sys::napi_env,
+    value: Raw,
+    max_len: usize,
+    what: &str,
+) -> Result<String, AuthError> {
+    let mut len = 0usize;
+    unsafe { sys::napi_get_value_string_utf8(env, value, ptr::null_mut(), 0, &mut len) };
+    if len > max_len {
+        return Err(AuthError::InvalidArgValue(format!(
+            "{what} is longer than {max_len} bytes"
+        )));
+    }
+    let mut bytes = vec![0u8; len + 1];
+    let mut copied = 0usize;
+    unsafe {
+        sys::napi_get_value_string_utf8(env, value, bytes.as_mut_ptr().cast(), len + 1, &mut copied)
+    };
+    bytes.truncate(copied);
+    String::from_utf8(bytes)
+        .map_err(|_| AuthError::InvalidArgValue(format!("{what} is not valid text")))
+}
+
 /// The JavaScript error for `e`: an `Error` (a `TypeError` for argument errors) with the
 /// stable `code` and the properties the design table lists.
 pub fn error_value(env: sys::napi_env, e: &AuthError, abort_reason: Option<Raw>) -> Raw {
@@ -240,6 +265,45 @@ pub fn call_ignoring_errors(env: &Env, f: Raw, arg: Raw) {
             }
         }
     }
+}
+
+thread_local! {
+    /// `JSON.parse` of this thread's environment, looked up once.
+    static JSON_PARSE: std::cell::RefCell<Option<(sys::napi_env, Held)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Drops what this thread cached for an environment that is going away.
+pub fn forget_env_state() {
+    JSON_PARSE.with(|slot| slot.borrow_mut().take());
+}
+
+/// `JSON.parse(text)`, or None if it threw.
+pub fn json_parse(env: sys::napi_env, text: &str) -> Option<Raw> {
+    let parse = JSON_PARSE.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        if let Some((e, held)) = slot.as_ref() {
+            if *e == env {
+                return Some(held.value());
+            }
+        }
+        let mut global = ptr::null_mut();
+        unsafe { sys::napi_get_global(env, &mut global) };
+        let json = get_property(env, global, "JSON", "globalThis").ok()?;
+        let parse = get_property(env, json, "parse", "JSON").ok()?;
+        *slot = Some((env, Held::new(env, parse)));
+        Some(parse)
+    })?;
+    let mut undefined = ptr::null_mut();
+    let mut result = ptr::null_mut();
+    let arg = string(env, text);
+    unsafe { sys::napi_get_undefined(env, &mut undefined) };
+    if unsafe { sys::napi_call_function(env, undefined, parse, 1, &arg, &mut result) }
+        != sys::Status::napi_ok
+    {
+        clear_exception(env);
+        return None;
+    }
+    Some(result)
 }
 
 /// A strong reference to a JavaScript value, for values a pending call must keep alive.

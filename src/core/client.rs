@@ -1,7 +1,7 @@
 //! The HTTP side: shared reqwest clients (keep-alive pools), request options, deadlines,
 //! and reading a capped body.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::error::Error as _;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -20,6 +20,9 @@ pub const MAX_TIMEOUT_MS: f64 = 2_147_483_647.0;
 /// Largest body read from the token endpoint; a token answer is a few KiB.
 pub const MAX_BODY: usize = 1024 * 1024;
 const MAX_URL_LEN: usize = 8 * 1024;
+/// Token requests in flight at once per process; more wait their turn within their
+/// deadline. An app that fires 10 000 logins at once should not open 10 000 sockets.
+pub const MAX_IN_FLIGHT: usize = 256;
 /// Sonetel's documented client credentials, sent as HTTP Basic auth.
 const CLIENT_ID: &str = "sonetel-api";
 
@@ -69,9 +72,21 @@ impl RequestOptions {
 
     /// Adds PEM root certificates to trust besides the built-in ones.
     pub fn add_ca_pem(&mut self, pem: &[u8]) -> Result<(), AuthError> {
+        // Apps pass the same `ca` on every call: parse each distinct bundle once.
+        static VALID: OnceLock<Mutex<HashSet<Arc<[u8]>>>> = OnceLock::new();
+        let valid = VALID.get_or_init(Default::default);
+        if let Some(known) = valid.lock().unwrap_or_else(|e| e.into_inner()).get(pem) {
+            self.tls.ca_pem.push(known.clone());
+            return Ok(());
+        }
         match Certificate::from_pem_bundle(pem) {
             Ok(certs) if !certs.is_empty() => {
-                self.tls.ca_pem.push(Arc::from(pem));
+                let pem: Arc<[u8]> = Arc::from(pem);
+                let mut valid = valid.lock().unwrap_or_else(|e| e.into_inner());
+                if valid.len() < 64 {
+                    valid.insert(pem.clone());
+                }
+                self.tls.ca_pem.push(pem);
                 Ok(())
             }
             _ => Err(AuthError::InvalidArgValue(
@@ -202,7 +217,12 @@ pub async fn post(
         )
         .body(bytes::Bytes::from_owner(body));
     let network = |e: reqwest::Error| AuthError::Network(describe(&e, &opts.token_url));
+    static IN_FLIGHT: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_IN_FLIGHT);
     let exchange = async {
+        let _permit = IN_FLIGHT
+            .acquire()
+            .await
+            .map_err(|_| AuthError::Internal("the request limiter was closed".into()))?;
         let mut response = request.send().await.map_err(network)?;
         let status = response.status().as_u16();
         let retry_after = retry_after(response.headers());

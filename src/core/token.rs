@@ -23,6 +23,8 @@ const BASE64URL: GeneralPurpose = GeneralPurpose::new(
 #[derive(Clone)]
 pub struct TokenResponse {
     fields: Map<String, Value>,
+    /// The body as the server sent it, so that JavaScript can get it with one `JSON.parse`.
+    json: String,
     received_at: SystemTime,
 }
 
@@ -36,26 +38,37 @@ impl TokenResponse {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Err(bad("an empty body"));
         }
-        let value: Value =
-            serde_json::from_slice(body).map_err(|_| bad("a body that is not valid JSON"))?;
-        Self::from_value(value).map_err(|_| bad("JSON that lacks a string access_token"))
+        let text = std::str::from_utf8(body).map_err(|_| bad("a body that is not UTF-8"))?;
+        match serde_json::from_str(text) {
+            Ok(Value::Object(fields)) => Self::new(fields, text.to_owned())
+                .ok_or_else(|| bad("JSON that lacks a string access_token")),
+            Ok(_) => Err(bad("JSON that is not an object")),
+            Err(_) => Err(bad("a body that is not valid JSON")),
+        }
     }
 
     /// Accepts a JSON object with a non-empty string `access_token`, as stored by an app.
     pub fn from_value(value: Value) -> Result<Self, AuthError> {
-        let Value::Object(fields) = value else {
-            return Err(AuthError::InvalidArgValue(
-                "a token must be an object with a string access_token".into(),
-            ));
+        let invalid = || {
+            AuthError::InvalidArgValue(
+                "a token must be an object with a non-empty string access_token".into(),
+            )
         };
+        let Value::Object(fields) = value else {
+            return Err(invalid());
+        };
+        let json = serde_json::to_string(&fields).map_err(|_| invalid())?;
+        Self::new(fields, json).ok_or_else(invalid)
+    }
+
+    fn new(fields: Map<String, Value>, json: String) -> Option<Self> {
         match fields.get("access_token") {
-            Some(Value::String(t)) if !t.is_empty() => Ok(TokenResponse {
+            Some(Value::String(t)) if !t.is_empty() => Some(TokenResponse {
                 fields,
+                json,
                 received_at: SystemTime::now(),
             }),
-            _ => Err(AuthError::InvalidArgValue(
-                "a token must be an object with a non-empty string access_token".into(),
-            )),
+            _ => None,
         }
     }
 
@@ -75,12 +88,20 @@ impl TokenResponse {
         &self.fields
     }
 
+    /// Every field as JSON text: the body as received, or the fields re-encoded.
+    pub fn json(&self) -> &str {
+        &self.json
+    }
+
     /// Keeps a refresh token from an earlier answer when a refresh did not send a new one.
     pub fn inherit_refresh_token(&mut self, previous: &TokenResponse) {
         if self.refresh_token().is_none() {
             if let Some(rt) = previous.refresh_token() {
                 self.fields
                     .insert("refresh_token".into(), Value::String(rt.to_owned()));
+                if let Ok(json) = serde_json::to_string(&self.fields) {
+                    self.json = json;
+                }
             }
         }
     }
@@ -102,6 +123,7 @@ impl TokenResponse {
 
 impl Drop for TokenResponse {
     fn drop(&mut self) {
+        self.json.zeroize();
         for key in ["access_token", "refresh_token"] {
             if let Some(Value::String(s)) = self.fields.get_mut(key) {
                 s.zeroize();

@@ -1,0 +1,43 @@
+'use strict'
+// Runs the local Sonetel server in a child process, so that a benchmark or soak test
+// measures the client alone (and can read the server's own CPU time).
+//   node testing/server-process.js [--https]   prints one JSON line: { url, ca, pid }
+
+const { spawn } = require('node:child_process')
+const fs = require('node:fs')
+const readline = require('node:readline')
+
+if (require.main === module) {
+  const { startSonetelServer } = require('./sonetel-server.js')
+  startSonetelServer({ https: process.argv.includes('--https') }).then((server) => {
+    process.stdout.write(JSON.stringify({ url: server.url, ca: server.ca, pid: process.pid }) + '\n')
+    // Requests are not recorded here: a long benchmark would keep millions of them.
+    server.requests.push = () => 0
+    process.on('disconnect', () => process.exit(0))
+    process.on('SIGTERM', () => process.exit(0))
+  })
+} else {
+  /** Starts the server process; resolves with { url, ca, pid, cpuSeconds(), close() }. */
+  module.exports.spawnSonetelServer = function spawnSonetelServer({ https = false } = {}) {
+    const child = spawn(process.execPath, [__filename, ...(https ? ['--https'] : [])], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
+    return new Promise((resolve, reject) => {
+      child.once('error', reject)
+      child.once('exit', (code) => reject(new Error(`server process exited (${code})`)))
+      readline.createInterface({ input: child.stdout }).once('line', (line) => {
+        const info = JSON.parse(line)
+        resolve({
+          ...info,
+          /** User + system CPU seconds the server process has used so far (Linux). */
+          cpuSeconds() {
+            const fields = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ')
+            return (Number(fields[11]) + Number(fields[12])) / 100
+          },
+          close() {
+            child.removeAllListeners('exit')
+            return new Promise((done) => { child.once('exit', done); child.kill('SIGTERM') })
+          },
+        })
+      })
+    })
+  }
+}
