@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::ffi::c_void;
 use std::future::Future;
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 use napi::bindgen_prelude::Unknown;
 use napi::{sys, Env, JsValue};
@@ -99,9 +100,41 @@ struct Pending {
 /// coalesce under load. It holds the event loop open only while calls are pending.
 struct Completions {
     env: sys::napi_env,
-    tsfn: SendTsfn,
+    mailbox: Arc<Mailbox>,
     pending: RefCell<HashMap<u64, Pending>>,
     next_id: Cell<u64>,
+}
+
+/// Where the runtime leaves results. The thread-safe function is called only when the
+/// mailbox goes from empty to not empty, and the JavaScript thread takes every result in
+/// one go: under load that is one wake-up and one lock per batch, not per call.
+struct Mailbox {
+    queue: Mutex<Vec<Completion>>,
+    tsfn: SendTsfn,
+}
+
+impl Mailbox {
+    fn post(&self, completion: Completion) {
+        let wake = {
+            let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+            queue.push(completion);
+            queue.len() == 1
+        };
+        if wake {
+            // Fails only while the environment closes; then nobody is left to tell.
+            unsafe {
+                sys::napi_call_threadsafe_function(
+                    self.tsfn.0,
+                    std::ptr::null_mut(),
+                    sys::ThreadsafeFunctionCallMode::nonblocking,
+                )
+            };
+        }
+    }
+
+    fn take_all(&self) -> Vec<Completion> {
+        std::mem::take(&mut *self.queue.lock().unwrap_or_else(|e| e.into_inner()))
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -109,23 +142,6 @@ struct SendTsfn(sys::napi_threadsafe_function);
 // A thread-safe function is made to be called from any thread.
 unsafe impl Send for SendTsfn {}
 unsafe impl Sync for SendTsfn {}
-
-impl SendTsfn {
-    fn send(self, completion: Completion) {
-        let data = Box::into_raw(Box::new(completion));
-        let status = unsafe {
-            sys::napi_call_threadsafe_function(
-                self.0,
-                data.cast(),
-                sys::ThreadsafeFunctionCallMode::nonblocking,
-            )
-        };
-        if status != sys::Status::napi_ok {
-            // The JavaScript side is closing; the result has nowhere to go.
-            drop(unsafe { Box::from_raw(data) });
-        }
-    }
-}
 
 thread_local! {
     static COMPLETIONS: RefCell<Option<Rc<Completions>>> = const { RefCell::new(None) };
@@ -165,7 +181,10 @@ impl Completions {
             }
             let c = Rc::new(Completions {
                 env,
-                tsfn: SendTsfn(tsfn),
+                mailbox: Arc::new(Mailbox {
+                    queue: Mutex::default(),
+                    tsfn: SendTsfn(tsfn),
+                }),
                 pending: RefCell::default(),
                 next_id: Cell::new(0),
             });
@@ -179,7 +198,7 @@ impl Completions {
         self.next_id.set(id + 1);
         let mut map = self.pending.borrow_mut();
         if map.is_empty() {
-            unsafe { sys::napi_ref_threadsafe_function(self.env, self.tsfn.0) };
+            unsafe { sys::napi_ref_threadsafe_function(self.env, self.mailbox.tsfn.0) };
         }
         map.insert(id, pending);
         id
@@ -189,29 +208,30 @@ impl Completions {
         let mut map = self.pending.borrow_mut();
         let pending = map.remove(&id);
         if pending.is_some() && map.is_empty() {
-            unsafe { sys::napi_unref_threadsafe_function(self.env, self.tsfn.0) };
+            unsafe { sys::napi_unref_threadsafe_function(self.env, self.mailbox.tsfn.0) };
         }
         pending
     }
 }
 
-/// Runs on the JavaScript thread for each [`Completion`]: settles its promise.
-unsafe extern "C" fn deliver(env: sys::napi_env, _: Raw, _: *mut c_void, data: *mut c_void) {
-    let completion = unsafe { Box::from_raw(data.cast::<Completion>()) };
+/// Runs on the JavaScript thread when the mailbox has results: settles their promises.
+unsafe extern "C" fn deliver(env: sys::napi_env, _: Raw, _: *mut c_void, _: *mut c_void) {
     if env.is_null() {
         return; // the environment is going away; nobody is left to tell
     }
     let Some(c) = COMPLETIONS.with(|slot| slot.borrow().clone()) else {
         return;
     };
-    let Some(pending) = c.take(completion.id) else {
-        return;
-    };
     let env = Env::from_raw(env);
-    match (pending.finish)(&env, completion.outcome) {
-        Ok(value) => unsafe { sys::napi_resolve_deferred(env.raw(), pending.deferred, value) },
-        Err(error) => unsafe { sys::napi_reject_deferred(env.raw(), pending.deferred, error) },
-    };
+    for completion in c.mailbox.take_all() {
+        let Some(pending) = c.take(completion.id) else {
+            continue;
+        };
+        match (pending.finish)(&env, completion.outcome) {
+            Ok(value) => unsafe { sys::napi_resolve_deferred(env.raw(), pending.deferred, value) },
+            Err(error) => unsafe { sys::napi_reject_deferred(env.raw(), pending.deferred, error) },
+        };
+    }
 }
 
 unsafe extern "C" fn env_cleanup(_: *mut c_void) {
@@ -219,7 +239,7 @@ unsafe extern "C" fn env_cleanup(_: *mut c_void) {
     if let Some(c) = COMPLETIONS.with(|slot| slot.borrow_mut().take()) {
         unsafe {
             sys::napi_release_threadsafe_function(
-                c.tsfn.0,
+                c.mailbox.tsfn.0,
                 sys::ThreadsafeFunctionReleaseMode::abort,
             )
         };
@@ -286,10 +306,10 @@ where
         deferred,
         finish: Box::new(finish),
     });
-    let tsfn = completions.tsfn;
+    let mailbox = Arc::clone(&completions.mailbox);
     napi::bindgen_prelude::spawn(async move {
         let outcome: Box<dyn Any + Send> = Box::new(guarded(work, cancel).await);
-        tsfn.send(Completion { id, outcome });
+        mailbox.post(Completion { id, outcome });
     });
     Ok(unsafe { Unknown::from_raw_unchecked(raw, promise) })
 }

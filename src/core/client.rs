@@ -7,7 +7,9 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use reqwest::header::{
+    HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, USER_AGENT,
+};
 use reqwest::{redirect, Certificate, Url};
 
 use super::error::AuthError;
@@ -36,10 +38,20 @@ pub struct RequestOptions {
 }
 
 /// What makes two clients different: extra trusted roots and an explicit proxy.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
 struct TlsKey {
     ca_pem: Vec<Arc<[u8]>>,
+    /// May carry `user:password@`, so it is never printed.
     proxy: Option<String>,
+}
+
+impl std::fmt::Debug for TlsKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsKey")
+            .field("ca_bundles", &self.ca_pem.len())
+            .field("proxy", &self.proxy.as_ref().map(|_| "[set]"))
+            .finish()
+    }
 }
 
 impl Default for RequestOptions {
@@ -189,6 +201,19 @@ fn build_client(key: &TlsKey) -> Result<reqwest::Client, AuthError> {
         .map_err(|e| AuthError::InvalidArgValue(format!("TLS set-up failed: {e}")))
 }
 
+/// `Basic base64("sonetel-api:sonetel-api")`, encoded once.
+fn client_authorization() -> HeaderValue {
+    static VALUE: OnceLock<HeaderValue> = OnceLock::new();
+    VALUE
+        .get_or_init(|| {
+            use base64::Engine;
+            let encoded = base64::engine::general_purpose::STANDARD
+                .encode(format!("{CLIENT_ID}:{CLIENT_ID}"));
+            HeaderValue::try_from(format!("Basic {encoded}")).expect("ASCII header value")
+        })
+        .clone()
+}
+
 /// What came back, before it is judged.
 pub struct RawResponse {
     pub status: u16,
@@ -208,7 +233,7 @@ pub async fn post(
     let client = client_for(&opts.tls)?;
     let request = client
         .post(opts.token_url.clone())
-        .basic_auth(CLIENT_ID, Some(CLIENT_ID))
+        .header(AUTHORIZATION, client_authorization())
         .header(CONTENT_TYPE, content_type)
         .header(ACCEPT, "application/json")
         .header(
@@ -320,6 +345,14 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn debug_shows_no_proxy_password() {
+        let mut o = RequestOptions::default();
+        o.set_proxy("http://user:hunter22@proxy.example:3128")
+            .unwrap();
+        assert!(!format!("{o:?}").contains("hunter22"));
     }
 
     #[test]

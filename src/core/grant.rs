@@ -68,7 +68,7 @@ fn judge(raw: RawResponse) -> Result<TokenResponse, AuthError> {
                 reason: format!("a body over {} bytes", client::MAX_BODY),
             });
         }
-        return TokenResponse::from_body(status, &raw.body);
+        return TokenResponse::from_body(status, raw.body);
     }
     if (400..500).contains(&status) {
         if let Some(e) = oauth_error(status, &raw.body) {

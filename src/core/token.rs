@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine;
+use serde::Deserialize;
 use serde_json::{Map, Value};
 use zeroize::Zeroize;
 
@@ -19,18 +20,29 @@ const BASE64URL: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-/// A successful answer of the token endpoint.
+/// A successful answer of the token endpoint: the JSON text as the server sent it (every
+/// field kept, for JavaScript), and the few fields the core itself needs.
 #[derive(Clone)]
 pub struct TokenResponse {
-    fields: Map<String, Value>,
-    /// The body as the server sent it, so that JavaScript can get it with one `JSON.parse`.
     json: String,
-    received_at: SystemTime,
+    access_token: String,
+    refresh_token: Option<String>,
+    expires_at: Option<SystemTime>,
+}
+
+/// The fields the core reads; serde skips the rest without building them.
+#[derive(Deserialize)]
+struct Known {
+    access_token: String,
+    #[serde(default)]
+    refresh_token: Option<Value>,
+    #[serde(default)]
+    expires_in: Option<Value>,
 }
 
 impl TokenResponse {
     /// Parses a 2xx body: a JSON object with a string `access_token`.
-    pub fn from_body(status: u16, body: &[u8]) -> Result<Self, AuthError> {
+    pub fn from_body(status: u16, body: Vec<u8>) -> Result<Self, AuthError> {
         let bad = |reason: &str| AuthError::Response {
             status,
             reason: reason.to_owned(),
@@ -38,13 +50,17 @@ impl TokenResponse {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Err(bad("an empty body"));
         }
-        let text = std::str::from_utf8(body).map_err(|_| bad("a body that is not UTF-8"))?;
-        match serde_json::from_str(text) {
-            Ok(Value::Object(fields)) => Self::new(fields, text.to_owned())
-                .ok_or_else(|| bad("JSON that lacks a string access_token")),
-            Ok(_) => Err(bad("JSON that is not an object")),
-            Err(_) => Err(bad("a body that is not valid JSON")),
-        }
+        let text = String::from_utf8(body).map_err(|_| bad("a body that is not UTF-8"))?;
+        Self::from_json(text).map_err(|mut text| {
+            // Only on failure: say which way the body is wrong.
+            let error = match serde_json::from_str::<Value>(&text) {
+                Err(_) => bad("a body that is not valid JSON"),
+                Ok(Value::Object(_)) => bad("JSON that lacks a string access_token"),
+                Ok(_) => bad("JSON that is not an object"),
+            };
+            text.zeroize();
+            error
+        })
     }
 
     /// Accepts a JSON object with a non-empty string `access_token`, as stored by an app.
@@ -54,65 +70,72 @@ impl TokenResponse {
                 "a token must be an object with a non-empty string access_token".into(),
             )
         };
-        let Value::Object(fields) = value else {
+        if !value.is_object() {
             return Err(invalid());
-        };
-        let json = serde_json::to_string(&fields).map_err(|_| invalid())?;
-        Self::new(fields, json).ok_or_else(invalid)
+        }
+        Self::from_json(value.to_string()).map_err(|_| invalid())
     }
 
-    fn new(fields: Map<String, Value>, json: String) -> Option<Self> {
-        match fields.get("access_token") {
-            Some(Value::String(t)) if !t.is_empty() => Some(TokenResponse {
-                fields,
-                json,
-                received_at: SystemTime::now(),
-            }),
-            _ => None,
+    /// The token in `json`, or `json` back when it is not one.
+    fn from_json(json: String) -> Result<Self, String> {
+        // serde would also read a struct from a JSON array; only an object is a token.
+        if !json.trim_start().starts_with('{') {
+            return Err(json);
         }
+        let known: Known = match serde_json::from_str(&json) {
+            Ok(k) => k,
+            Err(_) => return Err(json),
+        };
+        if known.access_token.is_empty() {
+            return Err(json);
+        }
+        let received_at = SystemTime::now();
+        let expires_at = jwt_expiry(&known.access_token).or_else(|| {
+            let secs = known.expires_in.as_ref()?.as_f64()?;
+            (secs.is_finite() && secs >= 0.0)
+                .then(|| received_at + Duration::from_secs_f64(secs.min(1e10)))
+        });
+        Ok(TokenResponse {
+            json,
+            access_token: known.access_token,
+            refresh_token: match known.refresh_token {
+                Some(Value::String(t)) if !t.is_empty() => Some(t),
+                _ => None,
+            },
+            expires_at,
+        })
     }
 
     pub fn access_token(&self) -> &str {
-        self.fields["access_token"].as_str().unwrap_or_default()
+        &self.access_token
     }
 
     pub fn refresh_token(&self) -> Option<&str> {
-        self.fields
-            .get("refresh_token")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
+        self.refresh_token.as_deref()
     }
 
-    /// Every field as the server sent it.
-    pub fn fields(&self) -> &Map<String, Value> {
-        &self.fields
-    }
-
-    /// Every field as JSON text: the body as received, or the fields re-encoded.
+    /// Every field as JSON text, as the server sent it.
     pub fn json(&self) -> &str {
         &self.json
     }
 
     /// Keeps a refresh token from an earlier answer when a refresh did not send a new one.
     pub fn inherit_refresh_token(&mut self, previous: &TokenResponse) {
-        if self.refresh_token().is_none() {
-            if let Some(rt) = previous.refresh_token() {
-                self.fields
-                    .insert("refresh_token".into(), Value::String(rt.to_owned()));
-                if let Ok(json) = serde_json::to_string(&self.fields) {
-                    self.json = json;
-                }
-            }
+        let (None, Some(rt)) = (&self.refresh_token, previous.refresh_token()) else {
+            return;
+        };
+        if let Ok(Value::Object(mut fields)) = serde_json::from_str::<Value>(&self.json) {
+            fields.insert("refresh_token".into(), Value::String(rt.to_owned()));
+            let mut json = Value::Object(fields).to_string();
+            std::mem::swap(&mut self.json, &mut json);
+            json.zeroize();
+            self.refresh_token = Some(rt.to_owned());
         }
     }
 
     /// When the access token stops working: its JWT `exp`, else `expires_in` after receipt.
     pub fn expires_at(&self) -> Option<SystemTime> {
-        jwt_expiry(self.access_token()).or_else(|| {
-            let secs = self.fields.get("expires_in")?.as_f64()?;
-            (secs.is_finite() && secs >= 0.0)
-                .then(|| self.received_at + Duration::from_secs_f64(secs.min(1e10)))
-        })
+        self.expires_at
     }
 
     /// When the refresh token stops working, if it says so (Sonetel's are JWTs).
@@ -124,20 +147,22 @@ impl TokenResponse {
 impl Drop for TokenResponse {
     fn drop(&mut self) {
         self.json.zeroize();
-        for key in ["access_token", "refresh_token"] {
-            if let Some(Value::String(s)) = self.fields.get_mut(key) {
-                s.zeroize();
-            }
+        self.access_token.zeroize();
+        if let Some(t) = &mut self.refresh_token {
+            t.zeroize();
         }
     }
 }
 
 impl fmt::Debug for TokenResponse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let keys: Vec<&String> = self.fields.keys().collect();
         f.debug_struct("TokenResponse")
-            .field("fields", &keys)
             .field("access_token", &"[redacted]")
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("expires_at", &self.expires_at)
             .finish()
     }
 }
@@ -232,23 +257,32 @@ mod tests {
 
     #[test]
     fn body_checks() {
-        let err = |b: &str| TokenResponse::from_body(200, b.as_bytes()).unwrap_err();
+        let err = |b: &str| TokenResponse::from_body(200, b.as_bytes().to_vec()).unwrap_err();
         assert!(matches!(err(""), AuthError::Response { .. }));
         assert!(matches!(err("{"), AuthError::Response { .. }));
         assert!(matches!(err("[]"), AuthError::Response { .. }));
+        assert!(matches!(err(r#"["abc"]"#), AuthError::Response { .. }));
+        assert!(matches!(
+            err(r#"{"access_token":""}"#),
+            AuthError::Response { .. }
+        ));
         assert!(matches!(
             err(r#"{"access_token":5}"#),
             AuthError::Response { .. }
         ));
-        let ok = TokenResponse::from_body(200, br#"{"access_token":"x","extra":1}"#).unwrap();
-        assert_eq!(ok.fields()["extra"], 1);
-        assert!(!format!("{ok:?}").contains("\"x\""));
+        let body = r#"{"access_token":"secret-x","extra":1}"#;
+        let ok = TokenResponse::from_body(200, body.as_bytes().to_vec()).unwrap();
+        assert_eq!(ok.json(), body);
+        assert!(!format!("{ok:?}").contains("secret-x"));
     }
 
     #[test]
     fn expires_in_is_used_when_the_token_is_opaque() {
-        let t =
-            TokenResponse::from_body(200, br#"{"access_token":"opaque","expires_in":60}"#).unwrap();
+        let t = TokenResponse::from_body(
+            200,
+            br#"{"access_token":"opaque","expires_in":60}"#.to_vec(),
+        )
+        .unwrap();
         let left = t
             .expires_at()
             .unwrap()
