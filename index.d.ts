@@ -26,31 +26,73 @@ export declare class TokenManager {
   /**
    * Throws a `TypeError` with `code` `ERR_INVALID_ARG_TYPE` or `ERR_INVALID_ARG_VALUE`
    * for bad options. Makes no request until the first `getAccessToken()`.
+   *
+   * @example
+   * ```ts
+   * const manager = new TokenManager({ username: 'me@example.com', password })
+   * ```
    */
   constructor(options: TokenManagerOptions)
   /**
    * A valid access token: the cached one while it has more than `refreshMarginMs` to
    * live, else a new one. Concurrent calls share one request.
+   *
+   * @example
+   * ```ts
+   * const accessToken = await manager.getAccessToken()
+   * ```
    */
   getAccessToken(options?: CallOptions): Promise<string>
-  /** `"Bearer <access token>"`, ready for an `Authorization` header. */
+  /**
+   * `"Bearer <access token>"`, ready for an `Authorization` header.
+   *
+   * @example
+   * ```ts
+   * await fetch(url, { headers: { Authorization: await manager.authorizationHeader() } })
+   * ```
+   */
   authorizationHeader(options?: CallOptions): Promise<string>
   /**
    * Forgets the cached access token (for example after a Sonetel API answered 401);
    * the next call gets a new one, with the refresh token while it is valid.
+   *
+   * @example
+   * ```ts
+   * if (response.status === 401) manager.invalidate()
+   * ```
    */
   invalidate(): void
-  /** The token JSON-serialised for display: no secrets, only whether one is cached. */
+  /**
+   * What `JSON.stringify(manager)` shows: no secrets, only whether a token is cached.
+   *
+   * @example
+   * ```ts
+   * JSON.stringify(manager) // '{"cached":true}'
+   * ```
+   */
   toJSON(): { cached: boolean }
 }
 
 /**
  * @internal Test hook: panics inside the addon ('sync' or 'async') to show that a panic
  * rejects with `ERR_SONETEL_INTERNAL` instead of aborting the process.
+ *
+ * @example
+ * ```ts
+ * await __panicForTesting('async').catch((e) => e.code) // 'ERR_SONETEL_INTERNAL'
+ * ```
  */
 export declare function __panicForTesting(place: string): Promise<never>
 
-/** What the token endpoint answered: every field exactly as the server sent it. */
+/**
+ * What the token endpoint answered: every field exactly as the server sent it.
+ *
+ * @example
+ * ```ts
+ * const token: AccessToken = await createAccessToken('me@example.com', password)
+ * fetch(url, { headers: { Authorization: `Bearer ${token.access_token}` } })
+ * ```
+ */
 export interface AccessToken {
   /** The bearer token to send as `Authorization: Bearer <access_token>`. A JWT. */
   access_token: string
@@ -66,7 +108,14 @@ export interface AccessToken {
   jti?: string
 }
 
-/** Options of `TokenManager` calls. */
+/**
+ * Options of `TokenManager` calls.
+ *
+ * @example
+ * ```ts
+ * const token = await manager.getAccessToken({ signal: AbortSignal.timeout(5_000) })
+ * ```
+ */
 export interface CallOptions {
   /**
    * Stops waiting; the promise rejects with an `AbortError`. A token request already
@@ -122,6 +171,12 @@ export declare function refreshAccessToken(refreshToken: string, options?: Token
 /**
  * The claims of a Sonetel JWT, as `decodeAccessToken` returns them. Every claim in the
  * token is present; these are the ones Sonetel uses.
+ *
+ * @example
+ * ```ts
+ * const claims: TokenClaims = decodeAccessToken(token.access_token)
+ * const secondsLeft = (claims.exp ?? 0) - Date.now() / 1000
+ * ```
  */
 export interface TokenClaims {
   /** Expiry, in seconds since 1970-01-01 UTC. */
@@ -147,6 +202,17 @@ export interface TokenClaims {
 /**
  * Options of `new TokenManager(options)`: the credentials, every `TokenRequestOptions`
  * field (but `signal`), and how the manager caches and retries.
+ *
+ * @example
+ * ```ts
+ * const options: TokenManagerOptions = {
+ *   username: 'me@example.com',
+ *   password: process.env.SONETEL_PASSWORD!,
+ *   refreshMarginMs: 5 * 60_000,
+ *   onToken: (token) => redis.set('sonetel-token', JSON.stringify(token)),
+ * }
+ * const manager = new TokenManager(options)
+ * ```
  */
 export interface TokenManagerOptions {
   /** The Sonetel account e-mail. */
@@ -181,7 +247,15 @@ export interface TokenManagerOptions {
   onToken?: (token: AccessToken) => void | Promise<void>
 }
 
-/** Options of every call that asks the token endpoint. */
+/**
+ * Options of every call that asks the token endpoint.
+ *
+ * @example
+ * ```ts
+ * const options: TokenRequestOptions = { timeoutMs: 10_000, signal: AbortSignal.timeout(15_000) }
+ * await createAccessToken('me@example.com', password, options)
+ * ```
+ */
 export interface TokenRequestOptions {
   /**
    * The token endpoint. Default `https://api.sonetel.com/SonetelAuth/beta/oauth/token`.

@@ -14,3 +14,15 @@ test('a TypeScript user of the API type-checks against index.d.ts', () => {
     assert.fail(`tsc failed:\n${e.stdout}${e.stderr}`)
   }
 })
+
+test('every export in index.d.ts has JSDoc with an example', async () => {
+  const { readFileSync } = await import('node:fs')
+  const dts = readFileSync(`${root}index.d.ts`, 'utf8')
+  const missing = []
+  const re = /(\/\*\*(?:(?!\*\/)[\s\S])*\*\/\s*)?export (?:declare )?(?:class|function|interface|const) (\w+)/g
+  for (const [, doc, name] of dts.matchAll(re)) {
+    // __napiBindingTarget is written by the napi-rs loader generator, not by us.
+    if (name !== '__napiBindingTarget' && !doc?.includes('@example')) missing.push(name)
+  }
+  assert.deepEqual(missing, [])
+})

@@ -69,7 +69,7 @@ function runWrk(url, dir) {
     `wrk.headers["Authorization"] = ${lua('Basic ' + Buffer.from('sonetel-api:sonetel-api').toString('base64'))}`,
   ].join('\n'))
   const run = (connections) => {
-    const out = execFileSync('wrk', ['-t', '1', '-c', String(connections), '-d', '4s', '--latency', '-s', script, url], { encoding: 'utf8' })
+    const out = execFileSync('wrk', ['-t', connections > 1 ? '2' : '1', '-c', String(connections), '-d', '4s', '--latency', '-s', script, url], { encoding: 'utf8' })
     const ms = (v, unit) => Number(v) * ({ us: 1e-3, ms: 1, s: 1000 }[unit])
     const pct = (p) => { const m = new RegExp(`\\s${p}%\\s+([\\d.]+)(us|ms|s)`).exec(out); return m ? ms(m[1], m[2]) : NaN }
     const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out)
@@ -128,7 +128,7 @@ async function main() {
     },
     notes: {
       fetch: 'fetch is built into Node.js; the undici package is used only to trust the test CA',
-      limit: wrkRuns.length ? 'wrk 4.1, one thread, the same multipart body, 4 s per run' : 'wrk not installed (apt-get install wrk); the limit row is empty',
+      limit: wrkRuns.length ? 'wrk 4.1 (1 thread at c=1, 2 threads above), the same multipart body, 4 s per run' : 'wrk not installed (apt-get install wrk); the limit row is empty',
     },
   }
   for (const client of CLIENTS) {

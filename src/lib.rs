@@ -24,6 +24,12 @@ use binding::call::{self, rejected, resolved};
 use binding::js::{self, Held};
 
 /// Options of every call that asks the token endpoint.
+///
+/// @example
+/// ```ts
+/// const options: TokenRequestOptions = { timeoutMs: 10_000, signal: AbortSignal.timeout(15_000) }
+/// await createAccessToken('me@example.com', password, options)
+/// ```
 #[napi(object, object_to_js = false)]
 pub struct TokenRequestOptions {
     /// The token endpoint. Default `https://api.sonetel.com/SonetelAuth/beta/oauth/token`.
@@ -47,6 +53,12 @@ pub struct TokenRequestOptions {
 }
 
 /// What the token endpoint answered: every field exactly as the server sent it.
+///
+/// @example
+/// ```ts
+/// const token: AccessToken = await createAccessToken('me@example.com', password)
+/// fetch(url, { headers: { Authorization: `Bearer ${token.access_token}` } })
+/// ```
 #[napi(object, object_from_js = false)]
 pub struct AccessToken {
     /// The bearer token to send as `Authorization: Bearer <access_token>`. A JWT.
@@ -69,6 +81,12 @@ pub struct AccessToken {
 
 /// The claims of a Sonetel JWT, as `decodeAccessToken` returns them. Every claim in the
 /// token is present; these are the ones Sonetel uses.
+///
+/// @example
+/// ```ts
+/// const claims: TokenClaims = decodeAccessToken(token.access_token)
+/// const secondsLeft = (claims.exp ?? 0) - Date.now() / 1000
+/// ```
 #[napi(object, object_from_js = false)]
 pub struct TokenClaims {
     /// Expiry, in seconds since 1970-01-01 UTC.
@@ -97,6 +115,11 @@ pub struct TokenClaims {
 }
 
 /// Options of `TokenManager` calls.
+///
+/// @example
+/// ```ts
+/// const token = await manager.getAccessToken({ signal: AbortSignal.timeout(5_000) })
+/// ```
 #[napi(object, object_to_js = false)]
 pub struct CallOptions {
     /// Stops waiting; the promise rejects with an `AbortError`. A token request already
@@ -107,6 +130,17 @@ pub struct CallOptions {
 
 /// Options of `new TokenManager(options)`: the credentials, every `TokenRequestOptions`
 /// field (but `signal`), and how the manager caches and retries.
+///
+/// @example
+/// ```ts
+/// const options: TokenManagerOptions = {
+///   username: 'me@example.com',
+///   password: process.env.SONETEL_PASSWORD!,
+///   refreshMarginMs: 5 * 60_000,
+///   onToken: (token) => redis.set('sonetel-token', JSON.stringify(token)),
+/// }
+/// const manager = new TokenManager(options)
+/// ```
 #[napi(object, object_to_js = false)]
 pub struct TokenManagerOptions {
     /// The Sonetel account e-mail.
@@ -274,6 +308,11 @@ pub fn decode_access_token<'e>(env: &'e Env, token: Unknown<'e>) -> napi::Result
 
 /// @internal Test hook: panics inside the addon ('sync' or 'async') to show that a panic
 /// rejects with `ERR_SONETEL_INTERNAL` instead of aborting the process.
+///
+/// @example
+/// ```ts
+/// await __panicForTesting('async').catch((e) => e.code) // 'ERR_SONETEL_INTERNAL'
+/// ```
 #[napi(js_name = "__panicForTesting", ts_return_type = "Promise<never>")]
 pub fn panic_for_testing<'e>(env: &'e Env, place: String) -> napi::Result<Unknown<'e>> {
     if place == "sync" {
@@ -309,6 +348,11 @@ pub struct TokenManager {
 impl TokenManager {
     /// Throws a `TypeError` with `code` `ERR_INVALID_ARG_TYPE` or `ERR_INVALID_ARG_VALUE`
     /// for bad options. Makes no request until the first `getAccessToken()`.
+    ///
+    /// @example
+    /// ```ts
+    /// const manager = new TokenManager({ username: 'me@example.com', password })
+    /// ```
     #[napi(constructor, ts_args_type = "options: TokenManagerOptions")]
     pub fn new(env: &Env, options: Unknown) -> napi::Result<Self> {
         let raw = env.raw();
@@ -325,6 +369,11 @@ impl TokenManager {
 
     /// A valid access token: the cached one while it has more than `refreshMarginMs` to
     /// live, else a new one. Concurrent calls share one request.
+    ///
+    /// @example
+    /// ```ts
+    /// const accessToken = await manager.getAccessToken()
+    /// ```
     #[napi(
         ts_args_type = "options?: CallOptions",
         ts_return_type = "Promise<string>"
@@ -338,6 +387,11 @@ impl TokenManager {
     }
 
     /// `"Bearer <access token>"`, ready for an `Authorization` header.
+    ///
+    /// @example
+    /// ```ts
+    /// await fetch(url, { headers: { Authorization: await manager.authorizationHeader() } })
+    /// ```
     #[napi(
         ts_args_type = "options?: CallOptions",
         ts_return_type = "Promise<string>"
@@ -352,12 +406,22 @@ impl TokenManager {
 
     /// Forgets the cached access token (for example after a Sonetel API answered 401);
     /// the next call gets a new one, with the refresh token while it is valid.
+    ///
+    /// @example
+    /// ```ts
+    /// if (response.status === 401) manager.invalidate()
+    /// ```
     #[napi]
     pub fn invalidate(&self) {
         self.core.invalidate();
     }
 
-    /// The token JSON-serialised for display: no secrets, only whether one is cached.
+    /// What `JSON.stringify(manager)` shows: no secrets, only whether a token is cached.
+    ///
+    /// @example
+    /// ```ts
+    /// JSON.stringify(manager) // '{"cached":true}'
+    /// ```
     #[napi(js_name = "toJSON", ts_return_type = "{ cached: boolean }")]
     pub fn to_json(&self, env: &Env) -> napi::Result<Unknown<'_>> {
         env.to_js_value(&serde_json::json!({ "cached": self.core.cached().is_some() }))
