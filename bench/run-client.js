@@ -28,8 +28,10 @@ async function latency(get, n) {
 async function throughput(get, concurrency, total) {
   let next = 0
   const worker = async () => { while (next++ < total) await get() }
-  // Warm up at this concurrency first, so every client has its connections open.
-  await Promise.all(Array.from({ length: concurrency }, async () => { for (let i = 0; i < 20; i++) await get() }))
+  // Warm up at this concurrency first, so that every client has reached its steady
+  // state: connections open and pooled (reqwest's pool may open several connections per
+  // concurrent request while it ramps up; see the README), JIT warm.
+  await Promise.all(Array.from({ length: concurrency }, async () => { for (let i = 0; i < 100; i++) await get() }))
   const started = performance.now()
   const cpu = cpuMicros()
   await Promise.all(Array.from({ length: concurrency }, worker))

@@ -1,6 +1,7 @@
 //! The token response (every field the server sent, kept) and JWT payload decoding.
 
 use std::fmt;
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::alphabet;
@@ -27,7 +28,10 @@ pub struct TokenResponse {
     json: String,
     access_token: String,
     refresh_token: Option<String>,
-    expires_at: Option<SystemTime>,
+    expires_in: Option<f64>,
+    received_at: SystemTime,
+    /// Worked out on first use: most callers never ask, and it costs a JWT decode.
+    expires_at: OnceLock<Option<SystemTime>>,
 }
 
 /// The fields the core reads; serde skips the rest without building them.
@@ -89,12 +93,6 @@ impl TokenResponse {
         if known.access_token.is_empty() {
             return Err(json);
         }
-        let received_at = SystemTime::now();
-        let expires_at = jwt_expiry(&known.access_token).or_else(|| {
-            let secs = known.expires_in.as_ref()?.as_f64()?;
-            (secs.is_finite() && secs >= 0.0)
-                .then(|| received_at + Duration::from_secs_f64(secs.min(1e10)))
-        });
         Ok(TokenResponse {
             json,
             access_token: known.access_token,
@@ -102,7 +100,9 @@ impl TokenResponse {
                 Some(Value::String(t)) if !t.is_empty() => Some(t),
                 _ => None,
             },
-            expires_at,
+            expires_in: known.expires_in.as_ref().and_then(Value::as_f64),
+            received_at: SystemTime::now(),
+            expires_at: OnceLock::new(),
         })
     }
 
@@ -135,7 +135,13 @@ impl TokenResponse {
 
     /// When the access token stops working: its JWT `exp`, else `expires_in` after receipt.
     pub fn expires_at(&self) -> Option<SystemTime> {
-        self.expires_at
+        *self.expires_at.get_or_init(|| {
+            jwt_expiry(&self.access_token).or_else(|| {
+                let secs = self.expires_in?;
+                (secs.is_finite() && secs >= 0.0)
+                    .then(|| self.received_at + Duration::from_secs_f64(secs.min(1e10)))
+            })
+        })
     }
 
     /// When the refresh token stops working, if it says so (Sonetel's are JWTs).
@@ -162,7 +168,7 @@ impl fmt::Debug for TokenResponse {
                 "refresh_token",
                 &self.refresh_token.as_ref().map(|_| "[redacted]"),
             )
-            .field("expires_at", &self.expires_at)
+            .field("expires_at", &self.expires_at())
             .finish()
     }
 }
