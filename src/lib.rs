@@ -219,23 +219,14 @@ pub fn create_access_token<'e>(
     options: Unknown<'e>,
 ) -> napi::Result<Unknown<'e>> {
     let raw = env.raw();
-    let parsed = (|| {
-        let username = args::username(raw, username.raw(), "username")?;
-        let password = args::password(raw, password.raw(), "password")?;
-        let object = args::options_object(raw, options.raw(), "options")?;
-        let options = args::request_options(raw, object, "options")?;
-        Ok::<_, AuthError>((Grant::Password { username, password }, options))
-    })();
-    let (grant, options) = match parsed {
-        Ok(p) => p,
-        Err(e) => return rejected(env, &e),
-    };
-    let request = options.request;
-    call::spawn(
+    token_request(
         env,
-        options.signal,
-        async move { request_token(&grant, &request).await },
-        |env, token| token_to_js(env, &token),
+        (|| {
+            let username = args::username(raw, username.raw(), "username")?;
+            let password = args::password(raw, password.raw(), "password")?;
+            let options = args::call_options(raw, options.raw())?;
+            Ok((Grant::Password { username, password }, options))
+        })(),
     )
 }
 
@@ -257,14 +248,23 @@ pub fn refresh_access_token<'e>(
     options: Unknown<'e>,
 ) -> napi::Result<Unknown<'e>> {
     let raw = env.raw();
-    let parsed = (|| {
-        let refresh_token = args::refresh_token(raw, refresh_token.raw(), "refreshToken")?;
-        let object = args::options_object(raw, options.raw(), "options")?;
-        let options = args::request_options(raw, object, "options")?;
-        Ok::<_, AuthError>((Grant::RefreshToken { refresh_token }, options))
-    })();
-    let (grant, options) = match parsed {
-        Ok(p) => p,
+    token_request(
+        env,
+        (|| {
+            let refresh_token = args::refresh_token(raw, refresh_token.raw(), "refreshToken")?;
+            let options = args::call_options(raw, options.raw())?;
+            Ok((Grant::RefreshToken { refresh_token }, options))
+        })(),
+    )
+}
+
+/// Sends a checked grant, or rejects with the argument error that stopped it.
+fn token_request<'e>(
+    env: &'e Env,
+    checked: Result<(Grant, args::CallOptions), AuthError>,
+) -> napi::Result<Unknown<'e>> {
+    let (grant, options) = match checked {
+        Ok(c) => c,
         Err(e) => return rejected(env, &e),
     };
     let request = options.request;

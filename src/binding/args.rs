@@ -221,6 +221,12 @@ pub fn request_options(
     Ok(CallOptions { request, signal })
 }
 
+/// The `options` argument of `createAccessToken` and `refreshAccessToken`.
+pub fn call_options(env: sys::napi_env, value: Raw) -> Result<CallOptions, AuthError> {
+    let object = options_object(env, value, "options")?;
+    request_options(env, object, "options")
+}
+
 /// `ca`: a PEM string or Buffer, or an array of them.
 fn ca_option(
     env: sys::napi_env,

@@ -149,11 +149,6 @@ impl TokenManager {
         Ticket::Waiting(rx)
     }
 
-    /// A usable token: the cached one, the one already being fetched, or a new fetch.
-    pub async fn get(self: &Arc<Self>) -> Outcome {
-        self.subscribe().wait().await
-    }
-
     async fn fetch(&self, previous: Option<Arc<TokenResponse>>) -> Outcome {
         let mut refresh_refused = false;
         let mut attempt = 0;
