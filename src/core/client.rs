@@ -281,10 +281,17 @@ pub async fn post(
         }))
 }
 
+/// `Retry-After` as a wait from now: delta-seconds, or an HTTP date.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    // Only the delta-seconds form; an HTTP date would need a date parser for a rare case.
-    value.parse::<u64>().ok().map(Duration::from_secs)
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 /// The error and its causes in one line, most specific last, without repeats. It names
@@ -353,6 +360,22 @@ mod tests {
         o.set_proxy("http://user:hunter22@proxy.example:3128")
             .unwrap();
         assert!(!format!("{o:?}").contains("hunter22"));
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let at = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(RETRY_AFTER, HeaderValue::from_str(v).unwrap());
+            retry_after(&h)
+        };
+        assert_eq!(at("7"), Some(Duration::from_secs(7)));
+        assert_eq!(at("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        let later =
+            httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(120));
+        let wait = at(&later).unwrap();
+        assert!(wait > Duration::from_secs(110) && wait <= Duration::from_secs(120));
+        assert_eq!(at("soon"), None);
     }
 
     #[test]
