@@ -4,6 +4,8 @@ import { createRequire } from 'node:module'
 import { inspect } from 'node:util'
 
 const require = createRequire(import.meta.url)
+// The tests talk to local servers; a proxy from the environment must not get in between.
+process.env.NO_PROXY = [process.env.NO_PROXY, 'localhost', '127.0.0.1', '::1'].filter(Boolean).join(',')
 export const addon = require('../../index.js')
 export const { startSonetelServer, DEFAULT_USERS } = require('../../testing/sonetel-server.js')
 
