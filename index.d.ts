@@ -241,7 +241,10 @@ export interface TokenManagerOptions {
    * `Retry-After` from the server wins. Default 250.
    */
   retryDelayMs?: number
-  /** A token stored earlier (for example by `onToken`), used while it is valid. */
+  /**
+   * A token stored earlier (for example by `onToken`), used while its JWT `exp` says it
+   * is valid; its refresh token is used after that.
+   */
   token?: AccessToken
   /** Called with each new token, so the app can store it. Errors it throws are ignored. */
   onToken?: (token: AccessToken) => void | Promise<void>

@@ -167,7 +167,8 @@ pub struct TokenManagerOptions {
     /// First back-off delay in ms, doubled on each retry, with jitter; a longer
     /// `Retry-After` from the server wins. Default 250.
     pub retry_delay_ms: Option<f64>,
-    /// A token stored earlier (for example by `onToken`), used while it is valid.
+    /// A token stored earlier (for example by `onToken`), used while its JWT `exp` says it
+    /// is valid; its refresh token is used after that.
     #[napi(ts_type = "AccessToken")]
     pub token: Option<Unknown<'static>>,
     /// Called with each new token, so the app can store it. Errors it throws are ignored.

@@ -68,6 +68,8 @@ impl TokenResponse {
     }
 
     /// Accepts a JSON object with a non-empty string `access_token`, as stored by an app.
+    /// Only its JWT `exp` says how long it lives: when it was received is not known, so
+    /// its `expires_in` means nothing any more.
     pub fn from_value(value: Value) -> Result<Self, AuthError> {
         let invalid = || {
             AuthError::InvalidArgValue(
@@ -77,7 +79,9 @@ impl TokenResponse {
         if !value.is_object() {
             return Err(invalid());
         }
-        Self::from_json(value.to_string()).map_err(|_| invalid())
+        let mut token = Self::from_json(value.to_string()).map_err(|_| invalid())?;
+        token.expires_in = None;
+        Ok(token)
     }
 
     /// The token in `json`, or `json` back when it is not one.
@@ -280,6 +284,15 @@ mod tests {
         let ok = TokenResponse::from_body(200, body.as_bytes().to_vec()).unwrap();
         assert_eq!(ok.json(), body);
         assert!(!format!("{ok:?}").contains("secret-x"));
+    }
+
+    #[test]
+    fn a_restored_opaque_token_has_no_known_expiry() {
+        let t = TokenResponse::from_value(serde_json::json!({
+            "access_token": "opaque", "expires_in": 86400
+        }))
+        .unwrap();
+        assert_eq!(t.expires_at(), None);
     }
 
     #[test]
