@@ -301,9 +301,7 @@ pub fn decode_access_token<'e>(env: &'e Env, token: Unknown<'e>) -> napi::Result
     });
     match claims {
         Ok(claims) => env.to_js_value(&claims),
-        Err(e) => Err(napi::Error::from(unsafe {
-            Unknown::from_raw_unchecked(raw, js::error_value(raw, &e, None))
-        })),
+        Err(e) => Err(call::thrown(env, &e)),
     }
 }
 
@@ -362,9 +360,7 @@ impl TokenManager {
                 core: manager::TokenManager::new(a.config, a.restored),
                 on_token: a.on_token.map(|f| Rc::new(Held::new(raw, f))),
             }),
-            Err(e) => Err(napi::Error::from(unsafe {
-                Unknown::from_raw_unchecked(raw, js::error_value(raw, &e, None))
-            })),
+            Err(e) => Err(call::thrown(env, &e)),
         }
     }
 

@@ -22,6 +22,12 @@ pub fn rejected<'e>(env: &'e Env, e: &AuthError) -> napi::Result<Unknown<'e>> {
     Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), js::settled_promise(env, error, false)) })
 }
 
+/// The error for `e`, for a synchronous call to throw (napi-rs throws the very object).
+pub fn thrown(env: &Env, e: &AuthError) -> napi::Error {
+    let raw = env.raw();
+    napi::Error::from(unsafe { Unknown::from_raw_unchecked(raw, js::error_value(raw, e, None)) })
+}
+
 /// A promise resolved now with `value`.
 pub fn resolved<'e>(env: &'e Env, value: Raw) -> napi::Result<Unknown<'e>> {
     Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), js::settled_promise(env, value, true)) })

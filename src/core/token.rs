@@ -76,9 +76,7 @@ impl TokenResponse {
                 "a token must be an object with a non-empty string access_token".into(),
             )
         };
-        if !value.is_object() {
-            return Err(invalid());
-        }
+        // Only an object serialises to text that `from_json` takes.
         let mut token = Self::from_json(value.to_string()).map_err(|_| invalid())?;
         token.expires_in = None;
         Ok(token)
