@@ -143,7 +143,7 @@ export declare function createAccessToken(username: string, password: string | B
 /**
  * Decodes the claims of an access (or refresh) token. It does NOT verify the signature:
  * use it to read `exp`, `user_id` or `acc_id` of a token you got from Sonetel, never to
- * trust a token from someone else.
+ * trust a token from someone else. The claims are what `JSON.parse` makes of the payload.
  *
  * Throws a `TypeError` with `code` `ERR_INVALID_ARG_TYPE` for a non-string and
  * `ERR_INVALID_ARG_VALUE` for a string that is not a JWT.

@@ -4,13 +4,12 @@
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import fs from 'node:fs'
-import http from 'node:http'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, beforeEach, test } from 'node:test'
-import { addon, startSonetelServer, USER, PASSWORD } from './helpers/common.mjs'
+import { addon, startSonetelServer, startProxy, USER, PASSWORD } from './helpers/common.mjs'
 
 const fixture = fileURLToPath(new URL('./fixtures/call.cjs', import.meta.url))
 const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(https?_proxy|no_proxy|all_proxy|node_extra_ca_certs)$/i.test(k)))
@@ -20,37 +19,7 @@ let plain
 let proxy
 let proxyUrl
 let caFile
-const seen = [] // what passed through the proxy: { method, target, bytes }
-
-/** A forward proxy: CONNECT tunnels for https, absolute-form forwarding for http. */
-function startProxy() {
-  const server = http.createServer((req, res) => {
-    const entry = { method: req.method, target: req.url, bytes: '' }
-    seen.push(entry)
-    const target = new URL(req.url)
-    const upstream = http.request({ host: target.hostname, port: target.port, path: target.pathname, method: req.method, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode, answer.headers)
-      answer.pipe(res)
-    })
-    req.on('data', (d) => { entry.bytes += d.toString('latin1') })
-    req.pipe(upstream)
-  })
-  server.on('connect', (req, client, head) => {
-    const entry = { method: 'CONNECT', target: req.url, bytes: '' }
-    seen.push(entry)
-    const [host, port] = [req.url.slice(0, req.url.lastIndexOf(':')), req.url.slice(req.url.lastIndexOf(':') + 1)]
-    const upstream = net.connect(Number(port), host, () => {
-      client.write('HTTP/1.1 200 Connection Established\r\n\r\n')
-      upstream.write(head)
-      client.on('data', (d) => { entry.bytes += d.toString('latin1') })
-      client.pipe(upstream)
-      upstream.pipe(client)
-    })
-    upstream.on('error', () => client.destroy())
-    client.on('error', () => upstream.destroy())
-  })
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)))
-}
+let seen // what passed through the proxy: { method, target, bytes }
 
 function call(env) {
   return new Promise((resolve, reject) => {
@@ -65,15 +34,15 @@ before(async () => {
   tls = await startSonetelServer({ https: true })
   plain = await startSonetelServer()
   proxy = await startProxy()
-  proxyUrl = `http://127.0.0.1:${proxy.address().port}`
+  proxyUrl = proxy.url
+  seen = proxy.seen
   caFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sonetel-ca-')), 'ca.pem')
   fs.writeFileSync(caFile, tls.ca)
 })
 after(async () => {
   await tls.close()
   await plain.close()
-  proxy.closeAllConnections?.()
-  await new Promise((r) => proxy.close(r))
+  await proxy.close()
 })
 beforeEach(() => { seen.length = 0 })
 

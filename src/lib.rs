@@ -1,7 +1,8 @@
 #![deny(clippy::all)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 //! sonetel-auth: access tokens for the Sonetel REST API.
 //!
-//! `core` is plain Rust (HTTP, form encoding, tokens, errors, the token manager);
+//! `core` is plain safe Rust (HTTP, form encoding, tokens, errors, the token manager);
 //! `binding` and the `#[napi]` items below map it to JavaScript.
 
 mod binding;
@@ -10,18 +11,19 @@ pub mod core;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{within_runtime_if_available, Buffer, Either, Unknown};
+use napi::bindgen_prelude::{Buffer, Either, FunctionRef, JsObjectValue, Unknown};
 use napi::{Env, JsValue};
 use napi_derive::napi;
 
-use crate::core::error::AuthError;
 use crate::core::grant::{request_token, Grant};
 use crate::core::manager::{self, Ticket};
 use crate::core::run::guard_sync;
-use crate::core::token::{decode_claims, TokenResponse};
+use crate::core::token::{payload_json, TokenResponse};
 use binding::args;
 use binding::call::{self, rejected, resolved};
-use binding::js::{self, Held};
+use binding::error::Failure;
+use binding::instance::Instance;
+use binding::js;
 
 /// Options of every call that asks the token endpoint.
 ///
@@ -176,25 +178,13 @@ pub struct TokenManagerOptions {
     pub on_token: Option<Unknown<'static>>,
 }
 
-/// One runtime worker thread: token calls are few and I/O-bound, and a single worker
-/// avoids the wake-ups and cross-thread hand-offs that a worker per core costs.
-#[napi_derive::module_init]
-fn init() {
-    if let Ok(rt) = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("sonetel-auth")
-        .enable_all()
-        .build()
-    {
-        napi::bindgen_prelude::create_custom_tokio_runtime(rt);
-    }
-}
-
 /// The token as a JavaScript object: the server's body through `JSON.parse`, which
-/// builds it faster than property-by-property conversion and keeps every field as sent.
-fn token_to_js(env: &Env, token: &TokenResponse) -> napi::Result<js::Raw> {
-    js::json_parse(env.raw(), token.json())
-        .ok_or_else(|| napi::Error::from_reason("JSON.parse failed"))
+/// builds it faster than property-by-property conversion, keeps every field as sent, and
+/// runs no setter of `Object.prototype`.
+fn token_to_js<'e>(env: &'e Env, token: &TokenResponse) -> Result<Unknown<'e>, Failure> {
+    Instance::get(env)?
+        .json_parse(env, token.json())
+        .ok_or_else(|| js::internal(env, "JSON.parse failed"))
 }
 
 /// Logs in with a Sonetel account's e-mail and password (the `password` grant).
@@ -219,16 +209,13 @@ pub fn create_access_token<'e>(
     password: Unknown<'e>,
     options: Unknown<'e>,
 ) -> napi::Result<Unknown<'e>> {
-    let raw = env.raw();
-    token_request(
-        env,
-        (|| {
-            let username = args::username(raw, username.raw(), "username")?;
-            let password = args::password(raw, password.raw(), "password")?;
-            let options = args::call_options(raw, options.raw())?;
-            Ok((Grant::Password { username, password }, options))
-        })(),
-    )
+    let checked = (|| {
+        let username = args::username(&username, "username")?;
+        let password = args::password(&password, "password")?;
+        let options = args::call_options(env, &options)?;
+        Ok((Grant::Password { username, password }, options))
+    })();
+    token_request(env, checked)
 }
 
 /// Exchanges a refresh token for a new access token (the `refresh_token` grant).
@@ -248,25 +235,22 @@ pub fn refresh_access_token<'e>(
     refresh_token: Unknown<'e>,
     options: Unknown<'e>,
 ) -> napi::Result<Unknown<'e>> {
-    let raw = env.raw();
-    token_request(
-        env,
-        (|| {
-            let refresh_token = args::refresh_token(raw, refresh_token.raw(), "refreshToken")?;
-            let options = args::call_options(raw, options.raw())?;
-            Ok((Grant::RefreshToken { refresh_token }, options))
-        })(),
-    )
+    let checked = (|| {
+        let refresh_token = args::token(&refresh_token, "refreshToken")?;
+        let options = args::call_options(env, &options)?;
+        Ok((Grant::RefreshToken { refresh_token }, options))
+    })();
+    token_request(env, checked)
 }
 
 /// Sends a checked grant, or rejects with the argument error that stopped it.
 fn token_request<'e>(
     env: &'e Env,
-    checked: Result<(Grant, args::CallOptions), AuthError>,
+    checked: Result<(Grant, args::CallOptions<'e>), Failure>,
 ) -> napi::Result<Unknown<'e>> {
     let (grant, options) = match checked {
         Ok(c) => c,
-        Err(e) => return rejected(env, &e),
+        Err(e) => return rejected(env, e),
     };
     let request = options.request;
     call::spawn(
@@ -279,7 +263,7 @@ fn token_request<'e>(
 
 /// Decodes the claims of an access (or refresh) token. It does NOT verify the signature:
 /// use it to read `exp`, `user_id` or `acc_id` of a token you got from Sonetel, never to
-/// trust a token from someone else.
+/// trust a token from someone else. The claims are what `JSON.parse` makes of the payload.
 ///
 /// Throws a `TypeError` with `code` `ERR_INVALID_ARG_TYPE` for a non-string and
 /// `ERR_INVALID_ARG_VALUE` for a string that is not a JWT.
@@ -294,15 +278,17 @@ fn token_request<'e>(
     ts_return_type = "TokenClaims & Record<string, unknown>"
 )]
 pub fn decode_access_token<'e>(env: &'e Env, token: Unknown<'e>) -> napi::Result<Unknown<'e>> {
-    let raw = env.raw();
-    let claims = guard_sync(|| {
-        let token = args::refresh_token(raw, token.raw(), "token")?;
-        decode_claims(token.expose())
+    let payload = guard_sync(|| {
+        Ok(args::token(&token, "token")
+            .and_then(|t| payload_json(t.expose()).map_err(|e| Failure::ArgValue(e.to_string()))))
+    })
+    .unwrap_or_else(|e| Err(Failure::Core(e)));
+    let claims = payload.and_then(|json| {
+        Instance::get(env)?
+            .json_parse(env, &json)
+            .ok_or_else(|| js::internal(env, "JSON.parse failed"))
     });
-    match claims {
-        Ok(claims) => env.to_js_value(&claims),
-        Err(e) => Err(call::thrown(env, &e)),
-    }
+    claims.map_err(|f| call::thrown(env, &f))
 }
 
 /// @internal Test hook: panics inside the addon ('sync' or 'async') to show that a panic
@@ -316,7 +302,7 @@ pub fn decode_access_token<'e>(env: &'e Env, token: Unknown<'e>) -> napi::Result
 pub fn panic_for_testing<'e>(env: &'e Env, place: String) -> napi::Result<Unknown<'e>> {
     if place == "sync" {
         let e = guard_sync::<()>(|| panic!("deliberate panic (sync)")).unwrap_err();
-        return rejected(env, &e);
+        return rejected(env, e.into());
     }
     call::spawn(
         env,
@@ -340,7 +326,7 @@ pub fn panic_for_testing<'e>(env: &'e Env, place: String) -> napi::Result<Unknow
 #[napi]
 pub struct TokenManager {
     core: Arc<manager::TokenManager>,
-    on_token: Option<Rc<Held>>,
+    on_token: Option<Rc<FunctionRef<Unknown<'static>, Unknown<'static>>>>,
 }
 
 #[napi]
@@ -354,14 +340,20 @@ impl TokenManager {
     /// ```
     #[napi(constructor, ts_args_type = "options: TokenManagerOptions")]
     pub fn new(env: &Env, options: Unknown) -> napi::Result<Self> {
-        let raw = env.raw();
-        match args::manager_options(env, options.raw()) {
-            Ok(a) => Ok(TokenManager {
-                core: manager::TokenManager::new(a.config, a.restored),
-                on_token: a.on_token.map(|f| Rc::new(Held::new(raw, f))),
-            }),
-            Err(e) => Err(call::thrown(env, &e)),
-        }
+        let built = (|| {
+            let a = args::manager_options(env, &options)?;
+            let on_token = match a.on_token.as_ref().and_then(js::function) {
+                Some(f) => Some(Rc::new(
+                    f.create_ref()
+                        .map_err(|_| js::internal(env, "could not keep onToken"))?,
+                )),
+                None => None,
+            };
+            let core = manager::TokenManager::new(a.config, a.restored);
+            Instance::get(env)?.adopt(&core);
+            Ok(TokenManager { core, on_token })
+        })();
+        built.map_err(|f: Failure| call::thrown(env, &f))
     }
 
     /// A valid access token: the cached one while it has more than `refreshMarginMs` to
@@ -420,18 +412,47 @@ impl TokenManager {
     /// JSON.stringify(manager) // '{"cached":true}'
     /// ```
     #[napi(js_name = "toJSON", ts_return_type = "{ cached: boolean }")]
-    pub fn to_json(&self, env: &Env) -> napi::Result<Unknown<'_>> {
-        env.to_js_value(&serde_json::json!({ "cached": self.core.cached().is_some() }))
+    pub fn to_json<'e>(&self, env: &'e Env) -> napi::Result<Unknown<'e>> {
+        let text = format!(r#"{{"cached":{}}}"#, self.core.cached().is_some());
+        Instance::get(env)
+            .and_then(|i| {
+                i.json_parse(env, &text)
+                    .ok_or_else(|| js::internal(env, "JSON.parse failed"))
+            })
+            .map_err(|f| call::thrown(env, &f))
     }
 }
 
 impl TokenManager {
-    fn announce(env: &Env, core: &manager::TokenManager, on_token: Option<&Held>) {
+    /// Hands each new token to `onToken`. Whatever it throws or rejects with is dropped:
+    /// the app's callback must not break our promise chain nor leave an unhandled
+    /// rejection behind.
+    fn announce(
+        env: &Env,
+        core: &manager::TokenManager,
+        on_token: Option<&FunctionRef<Unknown<'static>, Unknown<'static>>>,
+    ) {
         let new_tokens = core.take_new_tokens();
-        let Some(f) = on_token else { return };
+        let Some(on_token) = on_token else { return };
+        let (Ok(f), Ok(undefined)) = (on_token.borrow_back(env), js::undefined(env)) else {
+            return;
+        };
         for token in new_tokens {
-            if let Ok(value) = token_to_js(env, &token) {
-                js::call_ignoring_errors(env, f.value(), value);
+            let Ok(value) = token_to_js(env, &token) else {
+                continue;
+            };
+            let Some(result) = js::call(env, &f.to_unknown(), &undefined, &[value]) else {
+                continue;
+            };
+            let Some(promise) = js::object(&result) else {
+                continue;
+            };
+            let Ok(catch) = promise.get_named_property_unchecked::<Unknown>("catch") else {
+                js::clear_exception(env);
+                continue;
+            };
+            if let Ok(noop) = env.create_function_from_closure::<(), (), _>("ignore", |_| Ok(())) {
+                js::call(env, &catch, &result, &[noop.to_unknown()]);
             }
         }
     }
@@ -442,27 +463,26 @@ impl TokenManager {
         options: Unknown<'e>,
         prefix: &'static str,
     ) -> napi::Result<Unknown<'e>> {
-        let signal = match args::signal_only(env.raw(), options.raw()) {
+        let signal = match args::signal_only(env, &options) {
             Ok(s) => s,
-            Err(e) => return rejected(env, &e),
+            Err(e) => return rejected(env, e),
         };
-        let ticket = within_runtime_if_available(|| self.core.subscribe());
+        let ticket = match self.core.subscribe() {
+            Ok(t) => t,
+            Err(e) => return rejected(env, e.into()),
+        };
         if let Ticket::Ready(token) = &ticket {
             Self::announce(env, &self.core, self.on_token.as_deref());
-            let text = format!("{prefix}{}", token.access_token());
-            return resolved(env, js::string(env.raw(), &text));
+            return match js::js_string(env, &format!("{prefix}{}", token.access_token())) {
+                Ok(text) => resolved(env, text),
+                Err(f) => rejected(env, f),
+            };
         }
         let core = Arc::clone(&self.core);
         let on_token = self.on_token.clone();
         call::spawn(env, signal, ticket.wait(), move |env, token| {
             Self::announce(env, &core, on_token.as_deref());
-            Ok(js::string(
-                env.raw(),
-                &format!("{prefix}{}", token.access_token()),
-            ))
+            js::js_string(env, &format!("{prefix}{}", token.access_token()))
         })
     }
 }
-
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

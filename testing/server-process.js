@@ -1,7 +1,8 @@
 'use strict'
 // Runs the local Sonetel server in a child process, so that a benchmark or soak test
 // measures the client alone (and can read the server's own CPU time).
-//   node testing/server-process.js [--https]   prints one JSON line: { url, ca, pid }
+//   node testing/server-process.js [--https] [--hang]   prints one JSON line: { url, ca, pid }
+// (--hang: accept every request and never answer it.)
 
 const { spawn } = require('node:child_process')
 const fs = require('node:fs')
@@ -10,6 +11,7 @@ const readline = require('node:readline')
 if (require.main === module) {
   const { startSonetelServer } = require('./sonetel-server.js')
   startSonetelServer({ https: process.argv.includes('--https') }).then((server) => {
+    if (process.argv.includes('--hang')) server.fault('hang')
     process.stdout.write(JSON.stringify({ url: server.url, ca: server.ca, pid: process.pid }) + '\n')
     // Requests are not recorded here: a long benchmark would keep millions of them.
     server.requests.push = () => 0
@@ -18,8 +20,9 @@ if (require.main === module) {
   })
 } else {
   /** Starts the server process; resolves with { url, ca, pid, cpuSeconds(), close() }. */
-  module.exports.spawnSonetelServer = function spawnSonetelServer({ https = false } = {}) {
-    const child = spawn(process.execPath, [__filename, ...(https ? ['--https'] : [])], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
+  module.exports.spawnSonetelServer = function spawnSonetelServer({ https = false, hang = false } = {}) {
+    const flags = [...(https ? ['--https'] : []), ...(hang ? ['--hang'] : [])]
+    const child = spawn(process.execPath, [__filename, ...flags], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
     return new Promise((resolve, reject) => {
       child.once('error', reject)
       child.once('exit', (code) => reject(new Error(`server process exited (${code})`)))

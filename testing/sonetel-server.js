@@ -152,8 +152,8 @@ async function startSonetelServer(options = {}) {
   function misbehave(fault, req, res, record) {
     const html = (status, title) => `<html><head><title>${status} ${title}</title></head><body><center><h1>${status} ${title}</h1></center><hr><center>nginx</center></body></html>`
     switch (fault.mode) {
-      case 'delay':
-        setTimeout(() => serve(req, res, record), fault.ms)
+      case 'delay': // ms: a number, or a function that picks one per request
+        setTimeout(() => serve(req, res, record), typeof fault.ms === 'function' ? fault.ms(record) : fault.ms)
         return true
       case 'hang':
         return true

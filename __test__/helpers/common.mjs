@@ -8,6 +8,7 @@ const require = createRequire(import.meta.url)
 process.env.NO_PROXY = [process.env.NO_PROXY, 'localhost', '127.0.0.1', '::1'].filter(Boolean).join(',')
 export const addon = require('../../index.js')
 export const { startSonetelServer, DEFAULT_USERS } = require('../../testing/sonetel-server.js')
+export const { startProxy } = require('../../testing/proxy.js')
 
 export const USER = 'demo@example.com'
 export const PASSWORD = DEFAULT_USERS[USER]

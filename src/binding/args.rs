@@ -1,13 +1,19 @@
-//! Argument checks at the edge: JavaScript values in, checked core values out. Messages
-//! name the argument and its type, never its value (it may be a password).
+//! Argument checks at the edge: JavaScript values in, checked core values out. Options are
+//! read as own enumerable properties only (what `Object.keys` lists), so nothing put on
+//! `Object.prototype` becomes an option, and a name we do not know is an error rather
+//! than silently ignored. Messages name the argument and its type, never its value (it
+//! may be a password).
 
 use std::time::Duration;
 
-use napi::{sys, Env};
+use napi::bindgen_prelude::{JsObjectValue, KeyCollectionMode, KeyConversion, KeyFilter, Unknown};
+use napi::{Env, JsValue, ValueType};
 
-use super::js::{self, Raw};
-use crate::core::client::{RequestOptions, MAX_TIMEOUT_MS};
-use crate::core::error::AuthError;
+use super::error::Failure;
+use super::instance::Instance;
+use super::js;
+use crate::core::client::RequestOptions;
+use crate::core::error::Invalid;
 use crate::core::manager::{
     ManagerConfig, DEFAULT_REFRESH_MARGIN, DEFAULT_RETRIES, DEFAULT_RETRY_DELAY,
 };
@@ -17,371 +23,430 @@ use crate::core::token::{TokenResponse, MAX_TOKEN_LEN};
 /// Longest user name or password we accept: far above any real one, far below abuse.
 const MAX_CREDENTIAL_LEN: usize = 8 * 1024;
 const MAX_RETRIES: f64 = 10.0;
+/// Largest `timeoutMs` and the like: what Node's own timers accept.
+pub const MAX_TIMER_MS: f64 = 2_147_483_647.0;
+/// Largest stored token we read back, as JSON text.
+const MAX_STORED_TOKEN: usize = 1024 * 1024;
 
-fn wrong_type(env: sys::napi_env, value: Raw, what: &str, expected: &str) -> AuthError {
-    AuthError::InvalidArgType(format!(
+/// The options of `createAccessToken` and `refreshAccessToken`.
+const REQUEST_OPTIONS: &[&str] = &["tokenUrl", "timeoutMs", "refresh", "ca", "proxy", "signal"];
+/// The options of `new TokenManager()`.
+const MANAGER_OPTIONS: &[&str] = &[
+    "username",
+    "password",
+    "tokenUrl",
+    "timeoutMs",
+    "refresh",
+    "ca",
+    "proxy",
+    "refreshMarginMs",
+    "retries",
+    "retryDelayMs",
+    "token",
+    "onToken",
+];
+/// The options of `getAccessToken()` and `authorizationHeader()`.
+const CALL_OPTIONS: &[&str] = &["signal"];
+
+fn wrong_type(value: &Unknown, what: &str, expected: &str) -> Failure {
+    Failure::ArgType(format!(
         "{what} must be {expected}, received {}",
-        js::type_name(env, value)
+        js::type_name(value)
     ))
 }
 
-fn check_text(text: String, what: &str) -> Result<Secret, AuthError> {
+fn invalid(what: &str) -> impl FnOnce(Invalid) -> Failure + '_ {
+    move |reason| Failure::ArgValue(format!("{what} {reason}"))
+}
+
+/// An options object, as the own enumerable properties that are not `undefined`.
+pub struct Options<'e> {
+    env: &'e Env,
+    path: &'static str,
+    fields: Vec<(String, Unknown<'e>)>,
+}
+
+impl<'e> Options<'e> {
+    /// `undefined`/`null` as None, a plain object as its fields, anything else a type
+    /// error. A name not in `known` is a value error that suggests the closest known one.
+    pub fn read(
+        env: &'e Env,
+        value: &Unknown<'e>,
+        path: &'static str,
+        known: &[&str],
+    ) -> Result<Option<Self>, Failure> {
+        if js::is_nullish(value) {
+            return Ok(None);
+        }
+        let object = match js::object(value) {
+            Some(o)
+                if js::kind(value) == ValueType::Object && !value.is_array().unwrap_or(true) =>
+            {
+                o
+            }
+            _ if value.is_array().unwrap_or(false) => {
+                return Err(Failure::ArgType(format!(
+                    "{path} must be an object, received an array"
+                )))
+            }
+            _ => return Err(wrong_type(value, path, "an object")),
+        };
+        let unreadable = || Failure::ArgValue(format!("{path} could not be read"));
+        let names = js::guard(
+            env,
+            || {
+                object.get_all_property_names(
+                    KeyCollectionMode::OwnOnly,
+                    KeyFilter::Enumerable,
+                    KeyConversion::NumbersToStrings,
+                )
+            },
+            unreadable,
+        )?;
+        let count = js::guard(
+            env,
+            || names.get_named_property_unchecked::<u32>("length"),
+            unreadable,
+        )?;
+        let mut fields = Vec::new();
+        for i in 0..count {
+            let name = js::guard(env, || names.get_element::<Unknown>(i), unreadable)?;
+            // Symbol keys are never options.
+            let Some(name) = js::string(&name) else {
+                continue;
+            };
+            let name = js::read_utf8(name, 1024, path)?;
+            if !known.contains(&name.as_str()) {
+                return Err(unknown_option(path, &name, known));
+            }
+            let field = js::guard(
+                env,
+                || object.get_named_property_unchecked::<Unknown>(&name),
+                || {
+                    Failure::ArgValue(format!(
+                        "{path}.{name} could not be read (its getter threw)"
+                    ))
+                },
+            )?;
+            if js::kind(&field) != ValueType::Undefined {
+                fields.push((name, field));
+            }
+        }
+        Ok(Some(Options { env, path, fields }))
+    }
+
+    /// The field `name`, if it was given.
+    fn get(&self, name: &str) -> Option<Unknown<'e>> {
+        self.fields.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
+    }
+
+    fn path(&self, name: &str) -> String {
+        format!("{}.{name}", self.path)
+    }
+
+    fn number(&self, name: &str) -> Result<Option<f64>, Failure> {
+        self.get(name)
+            .map(|v| js::number(&v).ok_or_else(|| wrong_type(&v, &self.path(name), "a number")))
+            .transpose()
+    }
+
+    fn boolean(&self, name: &str) -> Result<Option<bool>, Failure> {
+        self.get(name)
+            .map(|v| js::boolean(&v).ok_or_else(|| wrong_type(&v, &self.path(name), "a boolean")))
+            .transpose()
+    }
+
+    /// A string that is not a secret (a URL), read as UTF-8.
+    fn plain_string(&self, name: &str) -> Result<Option<String>, Failure> {
+        let path = self.path(name);
+        self.get(name)
+            .map(|v| js::string(&v).ok_or_else(|| wrong_type(&v, &path, "a string")))
+            .transpose()?
+            .map(|s| js::read_utf8(s, 16 * 1024, &path))
+            .transpose()
+    }
+
+    /// Milliseconds as a `Duration`: finite, at least `min`, at most what a Node timer takes.
+    fn millis(&self, name: &str, above_zero: bool) -> Result<Option<Duration>, Failure> {
+        let Some(ms) = self.number(name)? else {
+            return Ok(None);
+        };
+        let low_ok = if above_zero { ms > 0.0 } else { ms >= 0.0 };
+        if !ms.is_finite() || !low_ok || ms > MAX_TIMER_MS {
+            let low = if above_zero { "above 0" } else { "from 0" };
+            return Err(Failure::ArgValue(format!(
+                "{} must be a number of milliseconds {low} up to {MAX_TIMER_MS}",
+                self.path(name)
+            )));
+        }
+        Ok(Some(Duration::from_secs_f64(ms / 1000.0)))
+    }
+
+    fn signal(&self) -> Result<Option<Unknown<'e>>, Failure> {
+        let Some(signal) = self.get("signal") else {
+            return Ok(None);
+        };
+        let path = self.path("signal");
+        let shaped = js::object(&signal).is_some_and(|o| {
+            let has = |name: &str, kind: ValueType| {
+                js::guard(
+                    self.env,
+                    || o.get_named_property_unchecked::<Unknown>(name),
+                    || Failure::ArgType(String::new()),
+                )
+                .is_ok_and(|v| js::kind(&v) == kind)
+            };
+            has("aborted", ValueType::Boolean) && has("addEventListener", ValueType::Function)
+        });
+        if !shaped {
+            return Err(wrong_type(&signal, &path, "an AbortSignal"));
+        }
+        Ok(Some(signal))
+    }
+}
+
+/// "options.tokeUrl is not an option (did you mean tokenUrl?)".
+fn unknown_option(path: &str, name: &str, known: &[&str]) -> Failure {
+    let shown: String = name.chars().take(64).collect();
+    let closest = known
+        .iter()
+        .map(|k| {
+            (
+                distance(&name.to_ascii_lowercase(), &k.to_ascii_lowercase()),
+                *k,
+            )
+        })
+        .min()
+        .filter(|(d, _)| *d <= 3);
+    let hint = match closest {
+        Some((_, k)) => format!(" (did you mean {k}?)"),
+        None => format!(" (known options: {})", known.join(", ")),
+    };
+    Failure::ArgValue(format!("{path}.{shown} is not an option{hint}"))
+}
+
+/// Levenshtein distance, for "did you mean".
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (prev + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            prev = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+fn check_text(text: String, what: &str) -> Result<Secret, Failure> {
     let secret = Secret::new(text);
     if secret.expose().is_empty() {
-        return Err(AuthError::InvalidArgValue(format!(
-            "{what} must not be empty"
-        )));
+        return Err(Failure::ArgValue(format!("{what} must not be empty")));
     }
     if secret.expose().contains('\0') {
-        return Err(AuthError::InvalidArgValue(format!(
+        return Err(Failure::ArgValue(format!(
             "{what} must not contain NUL characters"
         )));
     }
     Ok(secret)
 }
 
-/// A non-empty string.
-pub fn text(
-    env: sys::napi_env,
-    value: Raw,
-    what: &str,
-    max_len: usize,
-) -> Result<Secret, AuthError> {
-    if js::type_of(env, value) != sys::ValueType::napi_string {
-        return Err(wrong_type(env, value, what, "a string"));
-    }
-    check_text(js::read_utf16(env, value, max_len, what)?, what)
+/// A non-empty string, read so that an unpaired surrogate is an error.
+fn text(value: &Unknown, what: &str, max_len: usize) -> Result<Secret, Failure> {
+    let s = js::string(value).ok_or_else(|| wrong_type(value, what, "a string"))?;
+    check_text(js::read_utf16(s, max_len, what)?, what)
 }
 
-pub fn username(env: sys::napi_env, value: Raw, what: &str) -> Result<Secret, AuthError> {
-    text(env, value, what, MAX_CREDENTIAL_LEN)
+pub fn username(value: &Unknown, what: &str) -> Result<Secret, Failure> {
+    text(value, what, MAX_CREDENTIAL_LEN)
 }
 
-pub fn refresh_token(env: sys::napi_env, value: Raw, what: &str) -> Result<Secret, AuthError> {
-    text(env, value, what, MAX_TOKEN_LEN)
+pub fn token(value: &Unknown, what: &str) -> Result<Secret, Failure> {
+    text(value, what, MAX_TOKEN_LEN)
 }
 
 /// A string, or a `Buffer`/`Uint8Array` of UTF-8 that the app can wipe after the call.
-pub fn password(env: sys::napi_env, value: Raw, what: &str) -> Result<Secret, AuthError> {
-    if let Some(bytes) = js::bytes_of(env, value) {
+pub fn password(value: &Unknown, what: &str) -> Result<Secret, Failure> {
+    if let Some(bytes) = js::bytes(value) {
         if bytes.len() > MAX_CREDENTIAL_LEN {
-            return Err(AuthError::InvalidArgValue(format!(
+            let mut bytes = bytes;
+            zeroize::Zeroize::zeroize(&mut bytes);
+            return Err(Failure::ArgValue(format!(
                 "{what} is longer than {MAX_CREDENTIAL_LEN} bytes"
             )));
         }
         let text = String::from_utf8(bytes).map_err(|e| {
             let mut bytes = e.into_bytes();
             zeroize::Zeroize::zeroize(&mut bytes);
-            AuthError::InvalidArgValue(format!("{what} is not valid UTF-8"))
+            Failure::ArgValue(format!("{what} is not valid UTF-8"))
         })?;
         return check_text(text, what);
     }
-    if js::type_of(env, value) != sys::ValueType::napi_string {
-        return Err(wrong_type(env, value, what, "a string or a Buffer"));
+    if js::kind(value) != ValueType::String {
+        return Err(wrong_type(value, what, "a string or a Buffer"));
     }
-    text(env, value, what, MAX_CREDENTIAL_LEN)
+    text(value, what, MAX_CREDENTIAL_LEN)
 }
 
-/// `undefined`/`null` as None, a plain object as Some, anything else a type error.
-pub fn options_object(
-    env: sys::napi_env,
-    value: Raw,
-    what: &str,
-) -> Result<Option<Raw>, AuthError> {
-    match js::type_of(env, value) {
-        sys::ValueType::napi_undefined | sys::ValueType::napi_null => Ok(None),
-        sys::ValueType::napi_object => {
-            let mut is_array = false;
-            unsafe { sys::napi_is_array(env, value, &mut is_array) };
-            if is_array {
-                return Err(AuthError::InvalidArgType(format!(
-                    "{what} must be an object, received an array"
-                )));
-            }
-            Ok(Some(value))
-        }
-        _ => Err(wrong_type(env, value, what, "an object")),
-    }
-}
-
-/// `object[name]`, or None when it is `undefined`.
-fn field(
-    env: sys::napi_env,
-    object: Raw,
-    name: &str,
-    what: &str,
-) -> Result<Option<Raw>, AuthError> {
-    let value = js::get_property(env, object, name, what)?;
-    Ok((!js::is_undefined(env, value)).then_some(value))
-}
-
-fn typed_field(
-    env: sys::napi_env,
-    object: Raw,
-    name: &str,
-    what: &str,
-    kind: sys::napi_valuetype,
-    expected: &str,
-) -> Result<Option<Raw>, AuthError> {
-    match field(env, object, name, what)? {
-        Some(v) if js::type_of(env, v) == kind => Ok(Some(v)),
-        Some(v) => Err(wrong_type(env, v, &format!("{what}.{name}"), expected)),
-        None => Ok(None),
-    }
-}
-
-fn number_field(
-    env: sys::napi_env,
-    object: Raw,
-    name: &str,
-    what: &str,
-) -> Result<Option<f64>, AuthError> {
-    Ok(typed_field(
-        env,
-        object,
-        name,
-        what,
-        sys::ValueType::napi_number,
-        "a number",
-    )?
-    .map(|v| js::get_f64(env, v)))
-}
-
-fn string_field(
-    env: sys::napi_env,
-    object: Raw,
-    name: &str,
-    what: &str,
-) -> Result<Option<String>, AuthError> {
-    let path = format!("{what}.{name}");
-    typed_field(
-        env,
-        object,
-        name,
-        what,
-        sys::ValueType::napi_string,
-        "a string",
-    )?
-    .map(|v| js::read_utf8(env, v, 16 * 1024, &path))
-    .transpose()
-}
-
-/// Milliseconds as a `Duration`: finite, at least zero, at most what a Node timer takes.
-fn millis(ms: f64, path: &str) -> Result<Duration, AuthError> {
-    if !ms.is_finite() || !(0.0..=MAX_TIMEOUT_MS).contains(&ms) {
-        return Err(AuthError::InvalidArgValue(format!(
-            "{path} must be a number of milliseconds from 0 to {MAX_TIMEOUT_MS}"
-        )));
-    }
-    Ok(Duration::from_secs_f64(ms / 1000.0))
-}
-
-/// The options every request-making call takes, and its `AbortSignal`, if any.
-pub struct CallOptions {
+/// The checked request options and the `AbortSignal`, if any.
+pub struct CallOptions<'e> {
     pub request: RequestOptions,
-    pub signal: Option<Raw>,
+    pub signal: Option<Unknown<'e>>,
 }
 
-/// Reads `TokenRequestOptions` from `object` (already known to be an object or absent).
-pub fn request_options(
-    env: sys::napi_env,
-    object: Option<Raw>,
-    what: &str,
-) -> Result<CallOptions, AuthError> {
+/// The request options every request-making call shares.
+fn request_options(options: Option<&Options>) -> Result<RequestOptions, Failure> {
     let mut request = RequestOptions::default();
-    let Some(object) = object else {
-        return Ok(CallOptions {
-            request,
-            signal: None,
-        });
-    };
-    if let Some(url) = string_field(env, object, "tokenUrl", what)? {
-        request.set_token_url(&url)?;
+    let Some(o) = options else { return Ok(request) };
+    if let Some(url) = o.plain_string("tokenUrl")? {
+        request
+            .set_token_url(&url)
+            .map_err(invalid(&o.path("tokenUrl")))?;
     }
-    if let Some(ms) = number_field(env, object, "timeoutMs", what)? {
-        request.set_timeout_ms(ms)?;
+    if let Some(timeout) = o.millis("timeoutMs", true)? {
+        request
+            .set_timeout(timeout)
+            .map_err(invalid(&o.path("timeoutMs")))?;
     }
-    if let Some(v) = typed_field(
-        env,
-        object,
-        "refresh",
-        what,
-        sys::ValueType::napi_boolean,
-        "a boolean",
-    )? {
-        request.refresh = js::get_bool(env, v);
+    if let Some(refresh) = o.boolean("refresh")? {
+        request.refresh = refresh;
     }
-    if let Some(ca) = field(env, object, "ca", what)? {
-        ca_option(env, ca, &mut request, &format!("{what}.ca"))?;
+    if let Some(ca) = o.get("ca") {
+        ca_option(o.env, &ca, &mut request, &o.path("ca"))?;
     }
-    if let Some(proxy) = string_field(env, object, "proxy", what)? {
-        request.set_proxy(&proxy)?;
+    if let Some(proxy) = o.plain_string("proxy")? {
+        request
+            .set_proxy(&proxy)
+            .map_err(invalid(&o.path("proxy")))?;
     }
-    let signal = signal_field(env, object, what)?;
-    Ok(CallOptions { request, signal })
+    Ok(request)
 }
 
 /// The `options` argument of `createAccessToken` and `refreshAccessToken`.
-pub fn call_options(env: sys::napi_env, value: Raw) -> Result<CallOptions, AuthError> {
-    let object = options_object(env, value, "options")?;
-    request_options(env, object, "options")
+pub fn call_options<'e>(env: &'e Env, value: &Unknown<'e>) -> Result<CallOptions<'e>, Failure> {
+    let options = Options::read(env, value, "options", REQUEST_OPTIONS)?;
+    Ok(CallOptions {
+        request: request_options(options.as_ref())?,
+        signal: options.as_ref().map(Options::signal).transpose()?.flatten(),
+    })
+}
+
+/// The argument of `getAccessToken` and `authorizationHeader`: `{ signal }`.
+pub fn signal_only<'e>(env: &'e Env, value: &Unknown<'e>) -> Result<Option<Unknown<'e>>, Failure> {
+    match Options::read(env, value, "options", CALL_OPTIONS)? {
+        Some(o) => o.signal(),
+        None => Ok(None),
+    }
 }
 
 /// `ca`: a PEM string or Buffer, or an array of them.
 fn ca_option(
-    env: sys::napi_env,
-    value: Raw,
+    env: &Env,
+    value: &Unknown,
     request: &mut RequestOptions,
     path: &str,
-) -> Result<(), AuthError> {
-    let mut is_array = false;
-    unsafe { sys::napi_is_array(env, value, &mut is_array) };
-    if !is_array {
-        return ca_one(env, value, request, path);
+) -> Result<(), Failure> {
+    if !value.is_array().unwrap_or(false) {
+        return ca_one(value, request, path);
     }
-    let mut len = 0u32;
-    unsafe { sys::napi_get_array_length(env, value, &mut len) };
+    let array =
+        js::object(value).ok_or_else(|| wrong_type(value, path, "a PEM string or Buffer"))?;
+    let unreadable = || Failure::ArgValue(format!("{path} could not be read"));
+    let len = js::guard(
+        env,
+        || array.get_named_property_unchecked::<u32>("length"),
+        unreadable,
+    )?;
     if len > 1000 {
-        return Err(AuthError::InvalidArgValue(format!(
+        return Err(Failure::ArgValue(format!(
             "{path} lists more than 1000 certificates"
         )));
     }
     for i in 0..len {
-        let mut item = std::ptr::null_mut();
-        if unsafe { sys::napi_get_element(env, value, i, &mut item) } != sys::Status::napi_ok {
-            js::clear_exception(env);
-            return Err(AuthError::InvalidArgValue(format!(
-                "{path}[{i}] could not be read"
-            )));
-        }
-        ca_one(env, item, request, &format!("{path}[{i}]"))?;
+        let item = js::guard(
+            env,
+            || array.get_element::<Unknown>(i),
+            || Failure::ArgValue(format!("{path}[{i}] could not be read")),
+        )?;
+        ca_one(&item, request, &format!("{path}[{i}]"))?;
     }
     Ok(())
 }
 
-fn ca_one(
-    env: sys::napi_env,
-    value: Raw,
-    request: &mut RequestOptions,
-    path: &str,
-) -> Result<(), AuthError> {
-    let pem = match js::bytes_of(env, value) {
-        Some(bytes) => bytes,
-        None if js::type_of(env, value) == sys::ValueType::napi_string => {
-            js::read_utf8(env, value, 1024 * 1024, path)?.into_bytes()
-        }
-        None => return Err(wrong_type(env, value, path, "a PEM string or Buffer")),
+fn ca_one(value: &Unknown, request: &mut RequestOptions, path: &str) -> Result<(), Failure> {
+    let pem = match (js::bytes(value), js::string(value)) {
+        (Some(bytes), _) => bytes,
+        (None, Some(s)) => js::read_utf8(s, 1024 * 1024, path)?.into_bytes(),
+        (None, None) => return Err(wrong_type(value, path, "a PEM string or Buffer")),
     };
-    request.add_ca_pem(&pem)
-}
-
-/// `signal`: anything shaped like an `AbortSignal`.
-fn signal_field(env: sys::napi_env, object: Raw, what: &str) -> Result<Option<Raw>, AuthError> {
-    let Some(signal) = field(env, object, "signal", what)? else {
-        return Ok(None);
-    };
-    let path = format!("{what}.signal");
-    let shaped = js::type_of(env, signal) == sys::ValueType::napi_object
-        && js::type_of(env, js::get_property(env, signal, "aborted", &path)?)
-            == sys::ValueType::napi_boolean
-        && js::type_of(
-            env,
-            js::get_property(env, signal, "addEventListener", &path)?,
-        ) == sys::ValueType::napi_function;
-    if !shaped {
-        return Err(wrong_type(env, signal, &path, "an AbortSignal"));
-    }
-    Ok(Some(signal))
-}
-
-/// The second argument of `getAccessToken` and `authorizationHeader`: `{ signal }`.
-pub fn signal_only(env: sys::napi_env, value: Raw) -> Result<Option<Raw>, AuthError> {
-    match options_object(env, value, "options")? {
-        Some(object) => signal_field(env, object, "options"),
-        None => Ok(None),
-    }
+    request.add_ca_pem(&pem).map_err(invalid(path))
 }
 
 /// What `new TokenManager(options)` needs.
-pub struct ManagerArgs {
+pub struct ManagerArgs<'e> {
     pub config: ManagerConfig,
     pub restored: Option<TokenResponse>,
-    pub on_token: Option<Raw>,
+    pub on_token: Option<Unknown<'e>>,
 }
 
-pub fn manager_options(env: &Env, value: Raw) -> Result<ManagerArgs, AuthError> {
-    let raw = env.raw();
-    let what = "options";
-    let Some(object) = options_object(raw, value, what)? else {
+pub fn manager_options<'e>(env: &'e Env, value: &Unknown<'e>) -> Result<ManagerArgs<'e>, Failure> {
+    let Some(o) = Options::read(env, value, "options", MANAGER_OPTIONS)? else {
         return Err(wrong_type(
-            raw,
             value,
-            what,
+            "options",
             "an object with username and password",
         ));
     };
-    let username = username(
-        raw,
-        js::get_property(raw, object, "username", what)?,
-        "options.username",
-    )?;
-    let password = password(
-        raw,
-        js::get_property(raw, object, "password", what)?,
-        "options.password",
-    )?;
-    let CallOptions { request, .. } = request_options(raw, Some(object), what)?;
-    let refresh_margin = match number_field(raw, object, "refreshMarginMs", what)? {
-        Some(ms) => millis(ms, "options.refreshMarginMs")?,
-        None => DEFAULT_REFRESH_MARGIN,
+    let username = match o.get("username") {
+        Some(v) => username(&v, "options.username")?,
+        None => {
+            return Err(Failure::ArgType(
+                "options.username must be a string, received undefined".into(),
+            ))
+        }
     };
-    let retries = match number_field(raw, object, "retries", what)? {
+    let password = match o.get("password") {
+        Some(v) => password(&v, "options.password")?,
+        None => {
+            return Err(Failure::ArgType(
+                "options.password must be a string or a Buffer, received undefined".into(),
+            ))
+        }
+    };
+    let request = request_options(Some(&o))?;
+    let refresh_margin = o
+        .millis("refreshMarginMs", false)?
+        .unwrap_or(DEFAULT_REFRESH_MARGIN);
+    let retries = match o.number("retries")? {
         Some(n) if n.fract() == 0.0 && (0.0..=MAX_RETRIES).contains(&n) => n as u32,
         Some(_) => {
-            return Err(AuthError::InvalidArgValue(format!(
+            return Err(Failure::ArgValue(format!(
                 "options.retries must be a whole number from 0 to {MAX_RETRIES}"
             )))
         }
         None => DEFAULT_RETRIES,
     };
-    let retry_delay = match number_field(raw, object, "retryDelayMs", what)? {
-        Some(ms) => millis(ms, "options.retryDelayMs")?,
-        None => DEFAULT_RETRY_DELAY,
+    let retry_delay = o
+        .millis("retryDelayMs", false)?
+        .unwrap_or(DEFAULT_RETRY_DELAY);
+    let restored = match o.get("token") {
+        None => None,
+        Some(t) if js::kind(&t) == ValueType::Null => None,
+        Some(t) if js::kind(&t) == ValueType::Object && !t.is_array().unwrap_or(true) => {
+            Some(stored_token(env, t)?)
+        }
+        Some(t) => return Err(wrong_type(&t, "options.token", "an AccessToken object")),
     };
-    let restored = match field(raw, object, "token", what)? {
-        Some(token) if js::type_of(raw, token) == sys::ValueType::napi_object => {
-            let unknown = unsafe { napi::bindgen_prelude::Unknown::from_raw_unchecked(raw, token) };
-            let json = env
-                .from_js_value::<serde_json::Value, _>(unknown)
-                .map_err(|_| {
-                    js::clear_exception(raw);
-                    AuthError::InvalidArgValue("options.token could not be read as JSON".into())
-                })?;
-            Some(TokenResponse::from_value(json).map_err(|_| {
-                AuthError::InvalidArgValue(
-                    "options.token must be an AccessToken with a non-empty string access_token"
-                        .into(),
-                )
-            })?)
-        }
-        Some(token) => {
-            return Err(wrong_type(
-                raw,
-                token,
-                "options.token",
-                "an AccessToken object",
-            ))
-        }
+    let on_token = match o.get("onToken") {
+        Some(f) if js::kind(&f) == ValueType::Function => Some(f),
+        Some(f) => return Err(wrong_type(&f, "options.onToken", "a function")),
         None => None,
     };
-    let on_token = typed_field(
-        raw,
-        object,
-        "onToken",
-        what,
-        sys::ValueType::napi_function,
-        "a function",
-    )?;
     Ok(ManagerArgs {
         config: ManagerConfig {
             username,
@@ -394,4 +459,37 @@ pub fn manager_options(env: &Env, value: Raw) -> Result<ManagerArgs, AuthError> 
         restored,
         on_token,
     })
+}
+
+/// A token the app stored, read through `JSON.stringify`: it copes with cycles, depth,
+/// getters and Proxies by throwing, which becomes an argument error here.
+fn stored_token(env: &Env, token: Unknown) -> Result<TokenResponse, Failure> {
+    let instance = Instance::get(env)?;
+    let json = instance.json_stringify(env, token, MAX_STORED_TOKEN).ok_or_else(|| {
+        Failure::ArgValue("options.token could not be read as JSON (a cycle, a getter that throws, or too large)".into())
+    })?;
+    TokenResponse::from_stored(json).map_err(invalid("options.token"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_the_closest_option() {
+        let Failure::ArgValue(m) = unknown_option("options", "tokeUrl", REQUEST_OPTIONS) else {
+            panic!()
+        };
+        assert_eq!(
+            m,
+            "options.tokeUrl is not an option (did you mean tokenUrl?)"
+        );
+        let Failure::ArgValue(m) = unknown_option("options", "zzzzzzzzzz", CALL_OPTIONS) else {
+            panic!()
+        };
+        assert_eq!(
+            m,
+            "options.zzzzzzzzzz is not an option (known options: signal)"
+        );
+    }
 }

@@ -2,320 +2,239 @@
 //! cancel token, and every outcome (value, core error, panic) settling the promise.
 
 use std::any::Any;
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
-use std::ffi::c_void;
 use std::future::Future;
-use std::rc::Rc;
-use std::sync::{Arc, Mutex};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use napi::bindgen_prelude::Unknown;
-use napi::{sys, Env, JsValue};
+use napi::bindgen_prelude::{FunctionRef, JsObjectValue, ObjectRef, Unknown};
+use napi::{Env, JsValue};
 
-use super::js::{self, Held, Raw};
+use super::error::Failure;
+use super::instance::{Completion, Deferred, Instance, Pending, Settled};
+use super::js;
 use crate::core::error::AuthError;
 use crate::core::run::{guarded, CancelToken};
+use crate::core::runtime;
 
-/// A promise rejected now with the error for `e`.
-pub fn rejected<'e>(env: &'e Env, e: &AuthError) -> napi::Result<Unknown<'e>> {
-    let error = js::error_value(env.raw(), e, None);
-    Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), js::settled_promise(env, error, false)) })
-}
-
-/// The error for `e`, for a synchronous call to throw (napi-rs throws the very object).
-pub fn thrown(env: &Env, e: &AuthError) -> napi::Error {
-    let raw = env.raw();
-    napi::Error::from(unsafe { Unknown::from_raw_unchecked(raw, js::error_value(raw, e, None)) })
+/// A promise rejected now with the error for `failure`.
+pub fn rejected<'e>(env: &'e Env, failure: Failure) -> napi::Result<Unknown<'e>> {
+    settled(env, Err((failure, None)))
 }
 
 /// A promise resolved now with `value`.
-pub fn resolved<'e>(env: &'e Env, value: Raw) -> napi::Result<Unknown<'e>> {
-    Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), js::settled_promise(env, value, true)) })
+pub fn resolved<'e>(env: &'e Env, value: Unknown<'e>) -> napi::Result<Unknown<'e>> {
+    settled(env, Ok(value))
+}
+
+fn settled<'e>(env: &'e Env, outcome: Settled<'e>) -> napi::Result<Unknown<'e>> {
+    match Deferred::new(env) {
+        Ok((deferred, promise)) => {
+            deferred.settle(env, outcome);
+            Ok(promise)
+        }
+        // Without a promise there is nothing to reject: throwing is all that is left.
+        Err(f) => Err(thrown(env, &f)),
+    }
+}
+
+/// The error for `failure`, for a synchronous call to throw. napi-rs throws this very
+/// object; capturing it "without coercion" runs none of its (or its prototype's) code.
+pub fn thrown(env: &Env, failure: &Failure) -> napi::Error {
+    match failure.to_js_or_fallback(env, None) {
+        Ok(error) => napi::Error::from_unknown_without_coercion(error),
+        Err(_) => napi::Error::from_reason(failure.code()),
+    }
 }
 
 /// Listens on an `AbortSignal` until the call settles.
 struct SignalHook {
-    signal: Held,
-    listener: Held,
+    /// The caller's signal, for its `reason`.
+    signal: ObjectRef<false>,
+    /// What the listener is on: a signal of our own that follows the caller's (see
+    /// `Instance::follow_signal`), or the caller's own where that cannot be made.
+    target: ObjectRef<false>,
+    listener: FunctionRef<(), ()>,
 }
 
 impl SignalHook {
-    fn attach(env: &Env, signal: Raw, cancel: CancelToken) -> Result<SignalHook, AuthError> {
-        let raw = env.raw();
+    fn attach<'e>(
+        env: &'e Env,
+        instance: &Instance,
+        signal: Unknown<'e>,
+        cancel: CancelToken,
+    ) -> Result<Result<SignalHook, Option<Unknown<'e>>>, Failure> {
+        let bad = |what: &str| {
+            let what = what.to_owned();
+            move || Failure::ArgValue(format!("options.signal.{what} could not be read"))
+        };
+        let object = js::object(&signal)
+            .ok_or_else(|| Failure::ArgType("options.signal must be an AbortSignal".into()))?;
+        let aborted = js::guard(
+            env,
+            || object.get_named_property_unchecked::<Unknown>("aborted"),
+            bad("aborted"),
+        )?;
+        if js::boolean(&aborted) == Some(true) {
+            let reason = js::guard(
+                env,
+                || object.get_named_property_unchecked::<Unknown>("reason"),
+                bad("reason"),
+            )
+            .ok();
+            return Ok(Err(reason));
+        }
+        let target = instance.follow_signal(env, &signal).unwrap_or(signal);
+        let target = js::object(&target).ok_or_else(bad("aborted"))?;
         let listener = env
             .create_function_from_closure::<(), (), _>("onAbort", move |_| {
                 cancel.cancel();
                 Ok(())
             })
-            .map_err(|_| AuthError::Internal("could not create the abort listener".into()))?
-            .raw();
-        Self::call_method(raw, signal, "addEventListener", listener)?;
-        Ok(SignalHook {
-            signal: Held::new(raw, signal),
-            listener: Held::new(raw, listener),
-        })
+            .map_err(|_| js::internal(env, "could not create the abort listener"))?;
+        let add = js::guard(
+            env,
+            || target.get_named_property_unchecked::<Unknown>("addEventListener"),
+            bad("addEventListener"),
+        )?;
+        let args = [js::js_string(env, "abort")?, listener.to_unknown()];
+        js::call(env, &add, &target.to_unknown(), &args).ok_or_else(bad("addEventListener"))?;
+        let keep = || js::internal(env, "could not keep the signal");
+        Ok(Ok(SignalHook {
+            signal: object.create_ref::<false>().map_err(|_| keep())?,
+            target: target.create_ref::<false>().map_err(|_| keep())?,
+            listener: listener.create_ref().map_err(|_| keep())?,
+        }))
     }
 
-    fn call_method(
-        env: sys::napi_env,
-        signal: Raw,
-        method: &str,
-        listener: Raw,
-    ) -> Result<(), AuthError> {
-        let f = js::get_property(env, signal, method, "options.signal")?;
-        let args = [js::string(env, "abort"), listener];
-        let mut ignored = std::ptr::null_mut();
-        let status =
-            unsafe { sys::napi_call_function(env, signal, f, 2, args.as_ptr(), &mut ignored) };
-        if status != sys::Status::napi_ok {
-            js::clear_exception(env);
-            return Err(AuthError::InvalidArgValue(format!(
-                "options.signal.{method} threw"
-            )));
-        }
-        Ok(())
-    }
-
-    /// Removes the listener (so a long-lived signal does not collect them) and returns
-    /// `signal.reason` for the `AbortError`'s `cause`.
-    fn detach(self, env: sys::napi_env) -> Option<Raw> {
-        let signal = self.signal.value();
-        let _ = Self::call_method(env, signal, "removeEventListener", self.listener.value());
-        js::get_property(env, signal, "reason", "options.signal").ok()
-    }
-}
-
-/// One result on its way back from the runtime to the JavaScript thread.
-struct Completion {
-    id: u64,
-    outcome: Box<dyn Any + Send>,
-}
-
-/// Turns a call's outcome into the value to resolve with (Ok) or reject with (Err).
-type Finish = Box<dyn FnOnce(&Env, Box<dyn Any + Send>) -> Result<Raw, Raw>>;
-
-/// What the JavaScript thread keeps for a call until its result arrives.
-struct Pending {
-    deferred: sys::napi_deferred,
-    finish: Finish,
-}
-
-/// Per JavaScript thread (main or worker): one thread-safe function that carries every
-/// result back, instead of napi-rs's one per promise. A thread-safe function costs a libuv
-/// handle to create and to close; sharing one saves that on every call, and its wake-ups
-/// coalesce under load. It holds the event loop open only while calls are pending.
-struct Completions {
-    env: sys::napi_env,
-    mailbox: Arc<Mailbox>,
-    pending: RefCell<HashMap<u64, Pending>>,
-    next_id: Cell<u64>,
-}
-
-/// Where the runtime leaves results. The thread-safe function is called only when the
-/// mailbox goes from empty to not empty, and the JavaScript thread takes every result in
-/// one go: under load that is one wake-up and one lock per batch, not per call.
-struct Mailbox {
-    queue: Mutex<Vec<Completion>>,
-    tsfn: SendTsfn,
-}
-
-impl Mailbox {
-    fn post(&self, completion: Completion) {
-        let wake = {
-            let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-            queue.push(completion);
-            queue.len() == 1
-        };
-        if wake {
-            // Fails only while the environment closes; then nobody is left to tell.
-            unsafe {
-                sys::napi_call_threadsafe_function(
-                    self.tsfn.0,
-                    std::ptr::null_mut(),
-                    sys::ThreadsafeFunctionCallMode::nonblocking,
-                )
-            };
-        }
-    }
-
-    fn take_all(&self) -> Vec<Completion> {
-        std::mem::take(&mut *self.queue.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-}
-
-#[derive(Clone, Copy)]
-struct SendTsfn(sys::napi_threadsafe_function);
-// A thread-safe function is made to be called from any thread.
-unsafe impl Send for SendTsfn {}
-unsafe impl Sync for SendTsfn {}
-
-thread_local! {
-    static COMPLETIONS: RefCell<Option<Rc<Completions>>> = const { RefCell::new(None) };
-}
-
-impl Completions {
-    fn for_env(env: sys::napi_env) -> Result<Rc<Completions>, AuthError> {
-        COMPLETIONS.with(|slot| {
-            if let Some(c) = slot.borrow().as_ref().filter(|c| c.env == env) {
-                return Ok(c.clone());
+    /// Removes the listener (so a long-lived signal does not collect them) and, when the
+    /// call was aborted, returns `signal.reason` for the `AbortError`'s `cause`.
+    fn detach<'e>(self, env: &'e Env, aborted: bool) -> Option<Unknown<'e>> {
+        let mut reason = None;
+        if let (Ok(target), Ok(listener)) =
+            (self.target.get_value(env), self.listener.borrow_back(env))
+        {
+            if let Ok(remove) =
+                target.get_named_property_unchecked::<Unknown>("removeEventListener")
+            {
+                if let Ok(abort) = js::js_string(env, "abort") {
+                    js::call(
+                        env,
+                        &remove,
+                        &target.to_unknown(),
+                        &[abort, listener.to_unknown()],
+                    );
+                }
             }
-            let mut tsfn = std::ptr::null_mut();
-            let name = js::string(env, "sonetel-auth");
-            let status = unsafe {
-                sys::napi_create_threadsafe_function(
-                    env,
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                    name,
-                    0,
-                    1,
-                    std::ptr::null_mut(),
-                    None,
-                    std::ptr::null_mut(),
-                    Some(deliver),
-                    &mut tsfn,
-                )
-            };
-            if status != sys::Status::napi_ok {
-                return Err(AuthError::Internal(
-                    "could not create the completion queue".into(),
-                ));
-            }
-            unsafe {
-                sys::napi_unref_threadsafe_function(env, tsfn);
-                sys::napi_add_env_cleanup_hook(env, Some(env_cleanup), std::ptr::null_mut());
-            }
-            let c = Rc::new(Completions {
-                env,
-                mailbox: Arc::new(Mailbox {
-                    queue: Mutex::default(),
-                    tsfn: SendTsfn(tsfn),
-                }),
-                pending: RefCell::default(),
-                next_id: Cell::new(0),
-            });
-            *slot.borrow_mut() = Some(c.clone());
-            Ok(c)
-        })
-    }
-
-    fn add(&self, pending: Pending) -> u64 {
-        let id = self.next_id.get();
-        self.next_id.set(id + 1);
-        let mut map = self.pending.borrow_mut();
-        if map.is_empty() {
-            unsafe { sys::napi_ref_threadsafe_function(self.env, self.mailbox.tsfn.0) };
         }
-        map.insert(id, pending);
-        id
-    }
-
-    fn take(&self, id: u64) -> Option<Pending> {
-        let mut map = self.pending.borrow_mut();
-        let pending = map.remove(&id);
-        if pending.is_some() && map.is_empty() {
-            unsafe { sys::napi_unref_threadsafe_function(self.env, self.mailbox.tsfn.0) };
+        if aborted {
+            if let Ok(signal) = self.signal.get_value(env) {
+                reason = signal
+                    .get_named_property_unchecked::<Unknown>("reason")
+                    .ok();
+            }
         }
-        pending
-    }
-}
-
-/// Runs on the JavaScript thread when the mailbox has results: settles their promises.
-unsafe extern "C" fn deliver(env: sys::napi_env, _: Raw, _: *mut c_void, _: *mut c_void) {
-    if env.is_null() {
-        return; // the environment is going away; nobody is left to tell
-    }
-    let Some(c) = COMPLETIONS.with(|slot| slot.borrow().clone()) else {
-        return;
-    };
-    let env = Env::from_raw(env);
-    for completion in c.mailbox.take_all() {
-        let Some(pending) = c.take(completion.id) else {
-            continue;
-        };
-        match (pending.finish)(&env, completion.outcome) {
-            Ok(value) => unsafe { sys::napi_resolve_deferred(env.raw(), pending.deferred, value) },
-            Err(error) => unsafe { sys::napi_reject_deferred(env.raw(), pending.deferred, error) },
-        };
-    }
-}
-
-unsafe extern "C" fn env_cleanup(_: *mut c_void) {
-    js::forget_env_state();
-    if let Some(c) = COMPLETIONS.with(|slot| slot.borrow_mut().take()) {
-        unsafe {
-            sys::napi_release_threadsafe_function(
-                c.mailbox.tsfn.0,
-                sys::ThreadsafeFunctionReleaseMode::abort,
-            )
-        };
+        let _ = self.signal.unref(env);
+        let _ = self.target.unref(env);
+        js::clear_exception(env);
+        reason
     }
 }
 
 /// Runs `work` on the runtime and returns its promise. `to_js` builds the resolved value
 /// on the JavaScript thread; an `AuthError` (or a panic) rejects with its error object.
-pub fn spawn<'e, T, F>(
+/// The call stops when `signal` fires or when its environment goes away.
+pub fn spawn<'e, T, F, J>(
     env: &'e Env,
-    signal: Option<Raw>,
+    signal: Option<Unknown<'e>>,
     work: F,
-    to_js: impl FnOnce(&Env, T) -> napi::Result<Raw> + 'static,
+    to_js: J,
 ) -> napi::Result<Unknown<'e>>
 where
     T: Send + 'static,
     F: Future<Output = Result<T, AuthError>> + Send + 'static,
+    J: for<'a> FnOnce(&'a Env, T) -> Result<Unknown<'a>, Failure> + 'static,
 {
-    let raw = env.raw();
-    let completions = match Completions::for_env(raw) {
-        Ok(c) => c,
-        Err(e) => return rejected(env, &e),
+    let instance = match Instance::get(env) {
+        Ok(i) => i,
+        Err(f) => return rejected(env, f),
     };
+    let cancel = CancelToken::default();
     let mut hook = None;
-    let mut cancel = None;
     if let Some(signal) = signal {
-        let aborted = js::get_property(raw, signal, "aborted", "options.signal")
-            .map(|v| js::get_bool(raw, v));
-        match aborted {
-            Ok(true) => {
-                let reason = js::get_property(raw, signal, "reason", "options.signal").ok();
-                let error = js::error_value(raw, &AuthError::Aborted, reason);
-                return Ok(unsafe {
-                    Unknown::from_raw_unchecked(raw, js::settled_promise(env, error, false))
-                });
+        match SignalHook::attach(env, &instance, signal, cancel.clone()) {
+            Ok(Ok(h)) => hook = Some(h),
+            Ok(Err(reason)) => {
+                return settled(env, Err((Failure::Core(AuthError::Aborted), reason)))
             }
-            Ok(false) => {}
-            Err(e) => return rejected(env, &e),
+            Err(f) => return rejected(env, f),
         }
-        let token = CancelToken::default();
-        match SignalHook::attach(env, signal, token.clone()) {
-            Ok(h) => hook = Some(h),
-            Err(e) => return rejected(env, &e),
-        }
-        cancel = Some(token);
     }
-
-    let mut deferred = std::ptr::null_mut();
-    let mut promise = std::ptr::null_mut();
-    unsafe { sys::napi_create_promise(raw, &mut deferred, &mut promise) };
-    let finish = move |env: &Env, outcome: Box<dyn Any + Send>| {
-        let raw = env.raw();
-        let reason = hook.and_then(|h| h.detach(raw));
+    let (deferred, promise) = match Deferred::new(env) {
+        Ok(d) => d,
+        Err(f) => {
+            if let Some(h) = hook {
+                h.detach(env, false);
+            }
+            return rejected(env, f);
+        }
+    };
+    let finish = finisher(move |env: &Env, outcome: Box<dyn Any + Send>| {
         let outcome = match outcome.downcast::<Result<T, AuthError>>() {
             Ok(outcome) => *outcome,
             Err(_) => Err(AuthError::Internal("mismatched completion".into())),
         };
-        match outcome.and_then(|t| to_js(env, t).map_err(|e| AuthError::Internal(e.reason))) {
+        let reason = hook.and_then(|h| h.detach(env, matches!(outcome, Err(AuthError::Aborted))));
+        match outcome.map_err(Failure::Core).and_then(|t| to_js(env, t)) {
             Ok(value) => Ok(value),
-            Err(e) => Err(js::error_value(raw, &e, reason)),
+            Err(f) => Err((f, reason)),
+        }
+    });
+    let pending = Pending {
+        deferred,
+        cancel: cancel.clone(),
+        finish,
+    };
+    let id = match instance.add(env, pending) {
+        Ok(id) => id,
+        Err(pending) => {
+            pending.deferred.settle(
+                env,
+                Err((
+                    AuthError::Internal("the environment is shutting down".into()).into(),
+                    None,
+                )),
+            );
+            return Ok(promise);
         }
     };
-    let id = completions.add(Pending {
-        deferred,
-        finish: Box::new(finish),
-    });
-    let mailbox = Arc::clone(&completions.mailbox);
-    napi::bindgen_prelude::spawn(async move {
-        let outcome: Box<dyn Any + Send> = Box::new(guarded(work, cancel).await);
+    let mailbox = std::sync::Arc::clone(&instance.mailbox);
+    let spawned = runtime::spawn(async move {
+        let outcome: Box<dyn Any + Send> = Box::new(guarded(work, Some(cancel)).await);
         mailbox.post(Completion { id, outcome });
     });
-    Ok(unsafe { Unknown::from_raw_unchecked(raw, promise) })
+    if let Err(e) = spawned {
+        if let Some(pending) = instance.take(env, id) {
+            pending.deferred.settle(env, Err((e.into(), None)));
+        }
+    }
+    Ok(promise)
+}
+
+/// Pins down the closure's signature: it takes the environment it runs in and returns
+/// values of that environment.
+fn finisher<F>(f: F) -> super::instance::Finish
+where
+    F: for<'a> FnOnce(&'a Env, Box<dyn Any + Send>) -> Settled<'a> + 'static,
+{
+    Box::new(f)
+}
+
+/// Runs JavaScript-thread work that must not unwind into N-API: a panic becomes an
+/// internal error.
+pub fn no_unwind<'e>(f: impl FnOnce() -> Settled<'e>) -> Settled<'e> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err((
+            AuthError::Internal("panic while settling a call".into()).into(),
+            None,
+        ))
+    })
 }

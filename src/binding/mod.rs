@@ -1,6 +1,9 @@
-//! The N-API side: argument checks, JavaScript error objects, promises and signals.
-//! No HTTP here; everything that talks to Sonetel lives in `crate::core`.
+//! The N-API side: argument checks, JavaScript error objects, promises and signals, and
+//! the state each JavaScript environment owns. No HTTP here; everything that talks to
+//! Sonetel lives in `crate::core`.
 
 pub mod args;
 pub mod call;
+pub mod error;
+pub mod instance;
 pub mod js;

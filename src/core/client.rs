@@ -1,30 +1,33 @@
-//! The HTTP side: shared reqwest clients (keep-alive pools), request options, deadlines,
-//! and reading a capped body.
+//! The HTTP side: shared reqwest clients (keep-alive pools) in a bounded cache, request
+//! options, a cap on requests in flight per endpoint, deadlines, and reading a capped body.
 
 use std::collections::{HashMap, HashSet};
 use std::error::Error as _;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use reqwest::header::{
     HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, USER_AGENT,
 };
 use reqwest::{redirect, Certificate, Url};
+use tokio::sync::Semaphore;
 
-use super::error::AuthError;
+use super::error::{AuthError, Invalid};
 use super::secret::WipedBytes;
 
 pub const DEFAULT_TOKEN_URL: &str = "https://api.sonetel.com/SonetelAuth/beta/oauth/token";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(30_000);
-/// Largest accepted `timeoutMs`: what Node's own timers accept.
-pub const MAX_TIMEOUT_MS: f64 = 2_147_483_647.0;
 /// Largest body read from the token endpoint; a token answer is a few KiB.
 pub const MAX_BODY: usize = 1024 * 1024;
 const MAX_URL_LEN: usize = 8 * 1024;
-/// Token requests in flight at once per process; more wait their turn within their
-/// deadline. An app that fires 10 000 logins at once should not open 10 000 sockets.
-pub const MAX_IN_FLIGHT: usize = 256;
+/// Requests in flight at once to one endpoint (scheme, host and port); more wait their
+/// turn within their deadline. An app that fires 10 000 logins at once should not open
+/// 10 000 sockets, and one endpoint that hangs must not hold up calls to another.
+pub const MAX_IN_FLIGHT_PER_ENDPOINT: usize = 256;
+/// Distinct client set-ups (CA bundles, proxies) kept with their connection pools. An app
+/// that makes a new set-up per call gets clients that are dropped again, oldest first.
+pub const MAX_CLIENTS: usize = 16;
 /// Sonetel's documented client credentials, sent as HTTP Basic auth.
 const CLIENT_ID: &str = "sonetel-api";
 
@@ -67,23 +70,22 @@ impl Default for RequestOptions {
 
 impl RequestOptions {
     /// Checks and sets the token endpoint. Plain http is allowed only to loopback hosts.
-    pub fn set_token_url(&mut self, raw: &str) -> Result<(), AuthError> {
-        self.token_url = parse_http_url(raw, "tokenUrl")?;
+    pub fn set_token_url(&mut self, raw: &str) -> Result<(), Invalid> {
+        self.token_url = parse_http_url(raw)?;
         Ok(())
     }
 
-    pub fn set_timeout_ms(&mut self, ms: f64) -> Result<(), AuthError> {
-        if !ms.is_finite() || ms <= 0.0 || ms > MAX_TIMEOUT_MS {
-            return Err(AuthError::InvalidArgValue(format!(
-                "options.timeoutMs must be a positive number of milliseconds up to {MAX_TIMEOUT_MS}, got {ms}"
-            )));
+    /// The deadline of one request; it must be above zero.
+    pub fn set_timeout(&mut self, timeout: Duration) -> Result<(), Invalid> {
+        if timeout.is_zero() {
+            return Err(Invalid::new("must be above 0"));
         }
-        self.timeout = Duration::from_secs_f64(ms / 1000.0);
+        self.timeout = timeout;
         Ok(())
     }
 
     /// Adds PEM root certificates to trust besides the built-in ones.
-    pub fn add_ca_pem(&mut self, pem: &[u8]) -> Result<(), AuthError> {
+    pub fn add_ca_pem(&mut self, pem: &[u8]) -> Result<(), Invalid> {
         // Apps pass the same `ca` on every call: parse each distinct bundle once.
         static VALID: OnceLock<Mutex<HashSet<Arc<[u8]>>>> = OnceLock::new();
         let valid = VALID.get_or_init(Default::default);
@@ -101,44 +103,43 @@ impl RequestOptions {
                 self.tls.ca_pem.push(pem);
                 Ok(())
             }
-            _ => Err(AuthError::InvalidArgValue(
-                "options.ca must hold at least one PEM certificate".into(),
-            )),
+            _ => Err(Invalid::new("must hold at least one PEM certificate")),
         }
     }
 
     /// Sends every request through this proxy instead of the one the environment names.
-    pub fn set_proxy(&mut self, raw: &str) -> Result<(), AuthError> {
+    pub fn set_proxy(&mut self, raw: &str) -> Result<(), Invalid> {
         let url = Url::parse(raw)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-            .ok_or_else(|| {
-                AuthError::InvalidArgValue("options.proxy must be an http(s) URL".into())
-            })?;
+            .ok_or_else(|| Invalid::new("must be an http(s) URL"))?;
         self.tls.proxy = Some(url.to_string());
         Ok(())
     }
 }
 
-fn parse_http_url(raw: &str, name: &str) -> Result<Url, AuthError> {
-    let invalid = |why: &str| AuthError::InvalidArgValue(format!("options.{name} {why}"));
+fn parse_http_url(raw: &str) -> Result<Url, Invalid> {
     if raw.len() > MAX_URL_LEN {
-        return Err(invalid("is longer than 8 KiB"));
+        return Err(Invalid::new("is longer than 8 KiB"));
     }
-    let url = Url::parse(raw).map_err(|_| invalid("is not a valid URL"))?;
+    let url = Url::parse(raw).map_err(|_| Invalid::new("is not a valid URL"))?;
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(invalid("must not carry user name or password"));
+        return Err(Invalid::new("must not carry user name or password"));
     }
     match url.scheme() {
         "https" => {}
         "http" if is_loopback(&url) => {}
-        "http" => return Err(invalid(
+        "http" => return Err(Invalid::new(
             "uses plain http to a host that is not loopback; credentials would travel unencrypted",
         )),
-        _ => return Err(invalid("must use https (or http to a loopback address)")),
+        _ => {
+            return Err(Invalid::new(
+                "must use https (or http to a loopback address)",
+            ))
+        }
     }
     if url.host().is_none() {
-        return Err(invalid("has no host"));
+        return Err(Invalid::new("has no host"));
     }
     Ok(url)
 }
@@ -152,17 +153,57 @@ fn is_loopback(url: &Url) -> bool {
     }
 }
 
-/// One client per distinct TLS/proxy set-up, kept for the life of the process so that
-/// connections are reused.
+/// Clients by set-up, least recently used first.
+static CLIENTS: Mutex<Vec<(TlsKey, reqwest::Client)>> = Mutex::new(Vec::new());
+
+/// The client for a TLS/proxy set-up: the most recently used [`MAX_CLIENTS`] are kept, so
+/// connections are reused, while a set-up nobody uses any more is dropped with its pool.
 fn client_for(key: &TlsKey) -> Result<reqwest::Client, AuthError> {
-    static CLIENTS: OnceLock<Mutex<HashMap<TlsKey, reqwest::Client>>> = OnceLock::new();
-    let clients = CLIENTS.get_or_init(Default::default);
-    if let Some(c) = clients.lock().unwrap_or_else(|e| e.into_inner()).get(key) {
-        return Ok(c.clone());
+    let lookup = |clients: &mut Vec<(TlsKey, reqwest::Client)>| {
+        let at = clients.iter().position(|(k, _)| k == key)?;
+        let entry = clients.remove(at);
+        let client = entry.1.clone();
+        clients.push(entry);
+        Some(client)
+    };
+    if let Some(c) = lookup(&mut CLIENTS.lock().unwrap_or_else(|e| e.into_inner())) {
+        return Ok(c);
     }
     let client = build_client(key)?;
-    let mut map = clients.lock().unwrap_or_else(|e| e.into_inner());
-    Ok(map.entry(key.clone()).or_insert(client).clone())
+    let mut clients = CLIENTS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(c) = lookup(&mut clients) {
+        return Ok(c); // another call built it meanwhile
+    }
+    if clients.len() >= MAX_CLIENTS {
+        clients.remove(0);
+    }
+    clients.push((key.clone(), client.clone()));
+    Ok(client)
+}
+
+/// The in-flight limiter of the endpoint `url` points at, shared by every request to it.
+fn limiter_for(url: &Url) -> Arc<Semaphore> {
+    type Endpoint = (String, String, u16);
+    static LIMITERS: OnceLock<Mutex<HashMap<Endpoint, Weak<Semaphore>>>> = OnceLock::new();
+    let endpoint = (
+        url.scheme().to_owned(),
+        url.host_str().unwrap_or_default().to_owned(),
+        url.port_or_known_default().unwrap_or(0),
+    );
+    let mut limiters = LIMITERS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(limiter) = limiters.get(&endpoint).and_then(Weak::upgrade) {
+        return limiter;
+    }
+    // Endpoints nobody is calling any more hold nothing; forget them as new ones come.
+    if limiters.len() >= 64 {
+        limiters.retain(|_, l| l.strong_count() > 0);
+    }
+    let limiter = Arc::new(Semaphore::new(MAX_IN_FLIGHT_PER_ENDPOINT));
+    limiters.insert(endpoint, Arc::downgrade(&limiter));
+    limiter
 }
 
 /// Certificates from `NODE_EXTRA_CA_CERTS`, read once, as Node.js itself does.
@@ -193,12 +234,12 @@ fn build_client(key: &TlsKey) -> Result<reqwest::Client, AuthError> {
     }
     if let Some(proxy) = &key.proxy {
         let proxy = reqwest::Proxy::all(proxy.as_str())
-            .map_err(|_| AuthError::InvalidArgValue("options.proxy is not usable".into()))?;
+            .map_err(|_| AuthError::Config("the proxy URL is not usable".into()))?;
         builder = builder.proxy(proxy);
     }
     builder
         .build()
-        .map_err(|e| AuthError::InvalidArgValue(format!("TLS set-up failed: {e}")))
+        .map_err(|e| AuthError::Config(format!("TLS set-up failed: {e}")))
 }
 
 /// `Basic base64("sonetel-api:sonetel-api")`, encoded once.
@@ -242,9 +283,9 @@ pub async fn post(
         )
         .body(bytes::Bytes::from_owner(body));
     let network = |e: reqwest::Error| AuthError::Network(describe(&e, &opts.token_url));
-    static IN_FLIGHT: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_IN_FLIGHT);
+    let limiter = limiter_for(&opts.token_url);
     let exchange = async {
-        let _permit = IN_FLIGHT
+        let _permit = limiter
             .acquire()
             .await
             .map_err(|_| AuthError::Internal("the request limiter was closed".into()))?;
@@ -346,11 +387,7 @@ mod tests {
             "https://user:pw@api.sonetel.com/",
             "",
         ] {
-            assert_eq!(
-                o.set_token_url(bad).unwrap_err().code(),
-                "ERR_INVALID_ARG_VALUE",
-                "{bad}"
-            );
+            assert!(o.set_token_url(bad).is_err(), "{bad}");
         }
     }
 
@@ -379,12 +416,41 @@ mod tests {
     }
 
     #[test]
-    fn timeout_bounds() {
+    fn zero_timeout_is_refused() {
         let mut o = RequestOptions::default();
-        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e12] {
-            assert!(o.set_timeout_ms(bad).is_err(), "{bad}");
-        }
-        o.set_timeout_ms(1.5).unwrap();
+        assert!(o.set_timeout(Duration::ZERO).is_err());
+        o.set_timeout(Duration::from_micros(1500)).unwrap();
         assert_eq!(o.timeout, Duration::from_micros(1500));
+    }
+
+    #[test]
+    fn clients_are_bounded_and_reused() {
+        let key = |i: usize| TlsKey {
+            ca_pem: Vec::new(),
+            proxy: Some(format!("http://u{i}:p@127.0.0.1:9/")),
+        };
+        for i in 0..MAX_CLIENTS * 3 {
+            client_for(&key(i)).unwrap();
+        }
+        let cached = || CLIENTS.lock().unwrap().len();
+        assert_eq!(cached(), MAX_CLIENTS);
+        // The most recent set-ups are the ones kept: using one again builds nothing new.
+        client_for(&key(MAX_CLIENTS * 3 - 1)).unwrap();
+        assert_eq!(cached(), MAX_CLIENTS);
+        assert!(CLIENTS
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(k, _)| *k == key(MAX_CLIENTS * 2)));
+        assert!(!CLIENTS.lock().unwrap().iter().any(|(k, _)| *k == key(0)));
+    }
+
+    #[test]
+    fn one_limiter_per_endpoint() {
+        let a = limiter_for(&Url::parse("https://a.example/x").unwrap());
+        let a2 = limiter_for(&Url::parse("https://a.example:443/y").unwrap());
+        let b = limiter_for(&Url::parse("https://b.example/x").unwrap());
+        assert!(Arc::ptr_eq(&a, &a2));
+        assert!(!Arc::ptr_eq(&a, &b));
     }
 }

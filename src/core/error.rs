@@ -1,4 +1,5 @@
-//! One error type for the whole core. Each variant maps to one stable JavaScript `code`.
+//! The core's errors: what kind of failure happened, in plain Rust terms. The binding
+//! layer gives each kind its stable JavaScript `code`.
 
 use std::fmt;
 use std::time::Duration;
@@ -6,13 +7,26 @@ use std::time::Duration;
 /// How much of an unexpected error body is kept for the caller.
 pub const HTTP_BODY_EXCERPT: usize = 1024;
 
+/// A value the core refuses, with the reason. The caller says which value it was: the
+/// core does not know what the user called it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Invalid(pub String);
+
+impl Invalid {
+    pub fn new(reason: impl Into<String>) -> Self {
+        Invalid(reason.into())
+    }
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Everything that can go wrong while getting a token.
 #[derive(Clone, PartialEq)]
 pub enum AuthError {
-    /// An argument or option has the wrong type.
-    InvalidArgType(String),
-    /// An argument or option has a value we refuse (empty credential, bad URL, ...).
-    InvalidArgValue(String),
     /// The server refused the grant: a 4xx whose JSON body carries an OAuth `error`.
     Auth {
         status: u16,
@@ -34,26 +48,13 @@ pub enum AuthError {
     Network(String),
     /// The caller's signal fired.
     Aborted,
+    /// The request set-up (CA bundle, proxy) was accepted but could not be used.
+    Config(String),
     /// A bug in this library (a caught panic).
     Internal(String),
 }
 
 impl AuthError {
-    /// The stable `code` JavaScript sees.
-    pub fn code(&self) -> &'static str {
-        match self {
-            AuthError::InvalidArgType(_) => "ERR_INVALID_ARG_TYPE",
-            AuthError::InvalidArgValue(_) => "ERR_INVALID_ARG_VALUE",
-            AuthError::Auth { .. } => "ERR_SONETEL_AUTH",
-            AuthError::Http { .. } => "ERR_SONETEL_HTTP",
-            AuthError::Response { .. } => "ERR_SONETEL_RESPONSE",
-            AuthError::Timeout { .. } => "ERR_SONETEL_TIMEOUT",
-            AuthError::Network(_) => "ERR_SONETEL_NETWORK",
-            AuthError::Aborted => "ABORT_ERR",
-            AuthError::Internal(_) => "ERR_SONETEL_INTERNAL",
-        }
-    }
-
     /// Worth trying again later: the failure says nothing about the credentials.
     pub fn is_transient(&self) -> bool {
         match self {
@@ -105,7 +106,6 @@ impl AuthError {
 impl fmt::Display for AuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            AuthError::InvalidArgType(m) | AuthError::InvalidArgValue(m) => f.write_str(m),
             AuthError::Auth {
                 status,
                 error,
@@ -133,6 +133,7 @@ impl fmt::Display for AuthError {
             ),
             AuthError::Network(m) => write!(f, "network error: {m}"),
             AuthError::Aborted => f.write_str("The operation was aborted"),
+            AuthError::Config(m) => f.write_str(m),
             AuthError::Internal(m) => write!(f, "internal error in sonetel-auth: {m}"),
         }
     }
@@ -140,7 +141,7 @@ impl fmt::Display for AuthError {
 
 impl fmt::Debug for AuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "AuthError({}: {})", self.code(), self)
+        write!(f, "AuthError({self})")
     }
 }
 

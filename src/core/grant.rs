@@ -179,20 +179,19 @@ mod tests {
 
     #[test]
     fn judging_answers() {
-        let code = |s, b| judge(raw(s, b)).unwrap_err().code();
-        assert_eq!(
-            code(400, r#"{"error":"invalid_grant"}"#),
-            "ERR_SONETEL_AUTH"
-        );
-        assert_eq!(code(401, r#"{"error":"unauthorized"}"#), "ERR_SONETEL_AUTH");
-        assert_eq!(code(400, "<html>"), "ERR_SONETEL_HTTP");
-        assert_eq!(
-            code(404, r#"{"error":"Not Found","status":404}"#),
-            "ERR_SONETEL_HTTP"
-        );
-        assert_eq!(code(500, r#"{"error":"server_error"}"#), "ERR_SONETEL_HTTP");
-        assert_eq!(code(307, ""), "ERR_SONETEL_HTTP");
-        assert_eq!(code(200, "[]"), "ERR_SONETEL_RESPONSE");
+        let kind = |s, b| match judge(raw(s, b)).unwrap_err() {
+            AuthError::Auth { .. } => "refused",
+            AuthError::Http { .. } => "http",
+            AuthError::Response { .. } => "response",
+            e => panic!("unexpected {e:?}"),
+        };
+        assert_eq!(kind(400, r#"{"error":"invalid_grant"}"#), "refused");
+        assert_eq!(kind(401, r#"{"error":"unauthorized"}"#), "refused");
+        assert_eq!(kind(400, "<html>"), "http");
+        assert_eq!(kind(404, r#"{"error":"Not Found","status":404}"#), "http");
+        assert_eq!(kind(500, r#"{"error":"server_error"}"#), "http");
+        assert_eq!(kind(307, ""), "http");
+        assert_eq!(kind(200, "[]"), "response");
         assert!(judge(raw(200, r#"{"access_token":"a"}"#)).is_ok());
     }
 }

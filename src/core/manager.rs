@@ -9,7 +9,8 @@ use tokio::sync::watch;
 use super::client::RequestOptions;
 use super::error::AuthError;
 use super::grant::{request_token, Grant};
-use super::run::guarded;
+use super::run::{guarded, CancelToken};
+use super::runtime;
 use super::secret::Secret;
 use super::token::TokenResponse;
 
@@ -69,6 +70,8 @@ impl Ticket {
 pub struct TokenManager {
     config: ManagerConfig,
     state: Mutex<State>,
+    /// Fired by [`TokenManager::close`]: a fetch for a manager nobody holds stops.
+    closed: CancelToken,
 }
 
 impl std::fmt::Debug for TokenManager {
@@ -88,7 +91,13 @@ impl TokenManager {
                 current: restored.map(Arc::new),
                 ..State::default()
             }),
+            closed: CancelToken::default(),
         })
+    }
+
+    /// Stops the fetch in flight, if any, for good: called when nobody holds the manager.
+    pub fn close(&self) {
+        self.closed.cancel();
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -119,22 +128,21 @@ impl TokenManager {
 
     /// A usable token now, or a place in the queue for the fetch under way (starting one
     /// if none is). Joining happens here, synchronously, so every call made while a fetch
-    /// is in flight shares it. Must be called inside a tokio runtime.
-    pub fn subscribe(self: &Arc<Self>) -> Ticket {
+    /// is in flight shares it.
+    pub fn subscribe(self: &Arc<Self>) -> Result<Ticket, AuthError> {
         let mut state = self.lock();
         if let Some(token) = self.usable(&state) {
-            return Ticket::Ready(token);
+            return Ok(Ticket::Ready(token));
         }
         if let Some(rx) = &state.inflight {
-            return Ticket::Waiting(rx.clone());
+            return Ok(Ticket::Waiting(rx.clone()));
         }
         let (tx, rx) = watch::channel(None);
-        state.inflight = Some(rx.clone());
         let previous = state.current.clone();
         let me = Arc::clone(self);
         // Spawned, so that a caller who gives up does not cancel it for the others.
-        tokio::spawn(async move {
-            let outcome = guarded(me.fetch(previous), None).await;
+        runtime::spawn(async move {
+            let outcome = guarded(me.fetch(previous), Some(me.closed.clone())).await;
             {
                 let mut state = me.lock();
                 state.inflight = None;
@@ -145,8 +153,9 @@ impl TokenManager {
                 }
             }
             let _ = tx.send(Some(outcome));
-        });
-        Ticket::Waiting(rx)
+        })?;
+        state.inflight = Some(rx.clone());
+        Ok(Ticket::Waiting(rx))
     }
 
     async fn fetch(&self, previous: Option<Arc<TokenResponse>>) -> Outcome {
@@ -280,7 +289,7 @@ mod tests {
             .as_secs()
             + 3600;
         let jwt = format!("{}.{}.s", b("{}"), b(&format!("{{\"exp\":{exp}}}")));
-        let token = TokenResponse::from_value(serde_json::json!({ "access_token": jwt })).unwrap();
+        let token = TokenResponse::from_stored(format!(r#"{{"access_token":"{jwt}"}}"#)).unwrap();
         let m = TokenManager::new(
             ManagerConfig {
                 username: Secret::new("u".into()),

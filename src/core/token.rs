@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use zeroize::Zeroize;
 
-use super::error::AuthError;
+use super::error::{AuthError, Invalid};
 
 /// Longest string we treat as a possible JWT; real Sonetel tokens are about 1 KiB.
 pub const MAX_TOKEN_LEN: usize = 64 * 1024;
@@ -67,17 +67,14 @@ impl TokenResponse {
         })
     }
 
-    /// Accepts a JSON object with a non-empty string `access_token`, as stored by an app.
-    /// Only its JWT `exp` says how long it lives: when it was received is not known, so
-    /// its `expires_in` means nothing any more.
-    pub fn from_value(value: Value) -> Result<Self, AuthError> {
-        let invalid = || {
-            AuthError::InvalidArgValue(
-                "a token must be an object with a non-empty string access_token".into(),
-            )
-        };
-        // Only an object serialises to text that `from_json` takes.
-        let mut token = Self::from_json(value.to_string()).map_err(|_| invalid())?;
+    /// Accepts the JSON text of an object with a non-empty string `access_token`, as an
+    /// app stored it. Only its JWT `exp` says how long it lives: when it was received is
+    /// not known, so its `expires_in` means nothing any more.
+    pub fn from_stored(json: String) -> Result<Self, Invalid> {
+        let mut token = Self::from_json(json).map_err(|mut json| {
+            json.zeroize();
+            Invalid::new("must be a JSON object with a non-empty string access_token, nested at most 32 deep")
+        })?;
         token.expires_in = None;
         Ok(token)
     }
@@ -85,7 +82,7 @@ impl TokenResponse {
     /// The token in `json`, or `json` back when it is not one.
     fn from_json(json: String) -> Result<Self, String> {
         // serde would also read a struct from a JSON array; only an object is a token.
-        if !json.trim_start().starts_with('{') {
+        if !json.trim_start().starts_with('{') || too_deep(&json, MAX_TOKEN_DEPTH) {
             return Err(json);
         }
         let known: Known = match serde_json::from_str(&json) {
@@ -175,6 +172,33 @@ impl fmt::Debug for TokenResponse {
     }
 }
 
+/// Deepest nesting of objects and arrays a token answer may have; real ones have 2.
+const MAX_TOKEN_DEPTH: usize = 32;
+
+/// Whether `json` nests objects and arrays deeper than `max`. serde skips the fields it
+/// does not need without a depth limit, so the limit is kept here.
+fn too_deep(json: &str, max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for b in json.bytes() {
+        match (in_string, escaped, b) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (true, false, b'"') => in_string = false,
+            (true, false, _) => {}
+            (false, _, b'"') => in_string = true,
+            (false, _, b'{' | b'[') => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            (false, _, b'}' | b']') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// The `exp` claim of a JWT as a point in time, when there is one.
 fn jwt_expiry(token: &str) -> Option<SystemTime> {
     let exp = decode_claims(token).ok()?.get("exp")?.as_f64()?;
@@ -182,8 +206,17 @@ fn jwt_expiry(token: &str) -> Option<SystemTime> {
 }
 
 /// Decodes the payload of a JWT (`header.payload.signature`) without checking its signature.
-pub fn decode_claims(token: &str) -> Result<Map<String, Value>, AuthError> {
-    let not_jwt = |why: &str| AuthError::InvalidArgValue(format!("not a JWT: {why}"));
+pub fn decode_claims(token: &str) -> Result<Map<String, Value>, Invalid> {
+    let payload = payload_json(token)?;
+    match serde_json::from_str(&payload) {
+        Ok(Value::Object(claims)) => Ok(claims),
+        _ => Err(Invalid::new("not a JWT: the payload is not a JSON object")),
+    }
+}
+
+/// The payload of a JWT as JSON text, checked to be one JSON object. Nothing is verified.
+pub fn payload_json(token: &str) -> Result<String, Invalid> {
+    let not_jwt = |why: &str| Invalid(format!("not a JWT: {why}"));
     if token.len() > MAX_TOKEN_LEN {
         return Err(not_jwt("longer than 64 KiB"));
     }
@@ -203,10 +236,15 @@ pub fn decode_claims(token: &str) -> Result<Map<String, Value>, AuthError> {
     if !header.is_object() {
         return Err(not_jwt("the header is not a JSON object"));
     }
-    match serde_json::from_slice(&decode(payload, "payload")?) {
-        Ok(Value::Object(claims)) => Ok(claims),
-        _ => Err(not_jwt("the payload is not a JSON object")),
+    let payload = String::from_utf8(decode(payload, "payload")?)
+        .map_err(|_| not_jwt("the payload is not UTF-8"))?;
+    // Only an object: serde's depth limit also keeps a hostile nesting from going deep.
+    let is_object = payload.trim_start().starts_with('{')
+        && serde_json::from_str::<serde::de::IgnoredAny>(&payload).is_ok();
+    if !is_object {
+        return Err(not_jwt("the payload is not a JSON object"));
     }
+    Ok(payload)
 }
 
 #[cfg(test)]
@@ -242,7 +280,7 @@ mod tests {
             "\u{0}.\u{0}.\u{0}",
         ] {
             let err = decode_claims(bad).unwrap_err();
-            assert_eq!(err.code(), "ERR_INVALID_ARG_VALUE", "{bad:?}");
+            assert!(err.0.starts_with("not a JWT"), "{bad:?}");
         }
     }
 
@@ -285,11 +323,30 @@ mod tests {
     }
 
     #[test]
+    fn nesting_beyond_the_limit_is_refused() {
+        let nested = |n: usize| {
+            format!(
+                r#"{{"access_token":"a","x":{}1{}}}"#,
+                "[".repeat(n),
+                "]".repeat(n)
+            )
+        };
+        assert!(TokenResponse::from_stored(nested(20)).is_ok());
+        assert!(TokenResponse::from_stored(nested(40)).is_err());
+        // Brackets inside strings are text, not nesting.
+        let text = format!(
+            r#"{{"access_token":"a","x":"{}\"{}"}}"#,
+            "[".repeat(100),
+            "{".repeat(100)
+        );
+        assert!(TokenResponse::from_stored(text).is_ok());
+    }
+
+    #[test]
     fn a_restored_opaque_token_has_no_known_expiry() {
-        let t = TokenResponse::from_value(serde_json::json!({
-            "access_token": "opaque", "expires_in": 86400
-        }))
-        .unwrap();
+        let t =
+            TokenResponse::from_stored(r#"{"access_token":"opaque","expires_in":86400}"#.into())
+                .unwrap();
         assert_eq!(t.expires_at(), None);
     }
 

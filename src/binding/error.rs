@@ -1,0 +1,144 @@
+//! The JavaScript face of every failure: one stable `code` per kind, the properties the
+//! README's error table lists, and error objects built so that nothing an app (or an
+//! attacker) put on `Object.prototype` or `Error.prototype` can stop them.
+
+use napi::bindgen_prelude::{Object, Unknown};
+use napi::{sys, Env, JsValue};
+
+use super::js;
+use crate::core::error::AuthError;
+
+/// Everything a call can fail with: a bad argument, or a failure of the core.
+#[derive(Debug, Clone)]
+pub enum Failure {
+    /// An argument or option has the wrong type.
+    ArgType(String),
+    /// An argument or option has a value we refuse.
+    ArgValue(String),
+    /// The request itself failed.
+    Core(AuthError),
+}
+
+impl From<AuthError> for Failure {
+    fn from(e: AuthError) -> Self {
+        Failure::Core(e)
+    }
+}
+
+impl Failure {
+    /// The stable `code` JavaScript sees.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Failure::ArgType(_) => "ERR_INVALID_ARG_TYPE",
+            Failure::ArgValue(_) => "ERR_INVALID_ARG_VALUE",
+            Failure::Core(e) => match e {
+                AuthError::Auth { .. } => "ERR_SONETEL_AUTH",
+                AuthError::Http { .. } => "ERR_SONETEL_HTTP",
+                AuthError::Response { .. } => "ERR_SONETEL_RESPONSE",
+                AuthError::Timeout { .. } => "ERR_SONETEL_TIMEOUT",
+                AuthError::Network(_) => "ERR_SONETEL_NETWORK",
+                AuthError::Aborted => "ABORT_ERR",
+                AuthError::Config(_) => "ERR_INVALID_ARG_VALUE",
+                AuthError::Internal(_) => "ERR_SONETEL_INTERNAL",
+            },
+        }
+    }
+
+    fn is_type_error(&self) -> bool {
+        matches!(
+            self,
+            Failure::ArgType(_) | Failure::ArgValue(_) | Failure::Core(AuthError::Config(_))
+        )
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Failure::ArgType(m) | Failure::ArgValue(m) => m.clone(),
+            Failure::Core(e) => e.to_string(),
+        }
+    }
+
+    /// The error object: an `Error` (a `TypeError` for argument errors) with `code` and
+    /// the properties of its kind. `abort_reason` becomes an `AbortError`'s `cause`.
+    pub fn to_js<'e>(
+        &self,
+        env: &'e Env,
+        abort_reason: Option<Unknown<'e>>,
+    ) -> Result<Unknown<'e>, Failure> {
+        let message = js::js_string(env, &self.message())?;
+        let mut raw = std::ptr::null_mut();
+        // SAFETY: `message` is a string of `env`, the environment of the callback running
+        // on this thread; `raw` outlives the call. No `code` is passed: N-API would assign
+        // it, running any setter on the prototype chain. It is defined below instead.
+        let status = unsafe {
+            if self.is_type_error() {
+                sys::napi_create_type_error(
+                    env.raw(),
+                    std::ptr::null_mut(),
+                    message.raw(),
+                    &mut raw,
+                )
+            } else {
+                sys::napi_create_error(env.raw(), std::ptr::null_mut(), message.raw(), &mut raw)
+            }
+        };
+        if status != sys::Status::napi_ok {
+            return Err(js::internal(env, "could not create an error"));
+        }
+        let mut error = Object::from_raw(env.raw(), raw);
+        let mut props = vec![("code", js::js_string(env, self.code())?)];
+        if let Failure::Core(e) = self {
+            if let Some(status) = e.status() {
+                props.push(("status", js::js_number(env, status as f64)?));
+            }
+            match e {
+                AuthError::Auth {
+                    error: oauth_error,
+                    error_description,
+                    ..
+                } => {
+                    props.push(("error", js::js_string(env, oauth_error)?));
+                    if let Some(d) = error_description {
+                        props.push(("error_description", js::js_string(env, d)?));
+                    }
+                }
+                AuthError::Http {
+                    body, retry_after, ..
+                } => {
+                    props.push(("body", js::js_string(env, body)?));
+                    if let Some(wait) = retry_after {
+                        props.push(("retryAfterMs", js::js_number(env, wait.as_millis() as f64)?));
+                    }
+                }
+                AuthError::Aborted => {
+                    props.push(("name", js::js_string(env, "AbortError")?));
+                    if let Some(reason) =
+                        abort_reason.filter(|r| js::kind(r) != napi::ValueType::Undefined)
+                    {
+                        props.push(("cause", reason));
+                    }
+                }
+                _ => {}
+            }
+        }
+        js::define(env, &mut error, &props)?;
+        Ok(error.to_unknown())
+    }
+
+    /// The error object, or, should even making that fail, the plainest value we can
+    /// make: a call must settle whatever happens.
+    pub fn to_js_or_fallback<'e>(
+        &self,
+        env: &'e Env,
+        abort_reason: Option<Unknown<'e>>,
+    ) -> Result<Unknown<'e>, Failure> {
+        self.to_js(env, abort_reason).or_else(|_| {
+            js::clear_exception(env);
+            Failure::Core(AuthError::Internal(
+                "could not build the error object".into(),
+            ))
+            .to_js(env, None)
+            .or_else(|_| js::undefined(env))
+        })
+    }
+}
