@@ -2,7 +2,9 @@
 // npm run bench: the addon against the approach of Sonetel's sample (https + form-data),
 // against fetch, and against what the server and loopback allow (wrk), over HTTPS to the
 // local Sonetel server, in one run. Writes bench/results.json and prints a table.
-//   BENCH_REPEATS (default 3) repeats of every workload; COLD_RUNS (default 11) cold starts.
+//   BENCH_REPEATS (default 3) repeats of every workload; COLD_RUNS (default 11) cold starts;
+//   BENCH_EXTRA="name=/path/to/build.node,…" adds other builds of the addon (see clients.js);
+//   BENCH_CLIENTS="addon,name" runs only those clients; BENCH_RESULTS names the output file.
 
 const { execFileSync, spawn, spawnSync } = require('node:child_process')
 const fs = require('node:fs')
@@ -13,7 +15,8 @@ const { USER, PASSWORD } = require('./clients.js')
 
 const REPEATS = Number(process.env.BENCH_REPEATS || 3)
 const COLD_RUNS = Number(process.env.COLD_RUNS || 11)
-const CLIENTS = ['addon', 'sonetel-sample', 'fetch']
+const EXTRA = (process.env.BENCH_EXTRA || '').split(',').filter(Boolean).map((e) => e.split('=')[0])
+const CLIENTS = process.env.BENCH_CLIENTS ? process.env.BENCH_CLIENTS.split(',') : ['addon', ...EXTRA, 'sonetel-sample', 'fetch']
 const root = path.resolve(__dirname, '..')
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
@@ -157,7 +160,11 @@ async function main() {
     c1MedianAddonVsFetch: m('addon', 'c1MedianMs') / m('fetch', 'c1MedianMs'),
     coldStartAddonVsSample: m('addon', 'coldStartMs') / m('sonetel-sample', 'coldStartMs'),
   }
-  fs.writeFileSync(path.join(__dirname, 'results.json'), JSON.stringify(results, null, 2) + '\n')
+  for (const name of EXTRA) {
+    results.ratios[`cpuPerTokenC64AddonVs_${name}`] = m('addon', 'c64CpuUsPerToken') / m(name, 'c64CpuUsPerToken')
+    results.ratios[`coldStartAddonVs_${name}`] = m('addon', 'coldStartMs') / m(name, 'coldStartMs')
+  }
+  fs.writeFileSync(process.env.BENCH_RESULTS || path.join(__dirname, 'results.json'), JSON.stringify(results, null, 2) + '\n')
   printTable(results)
 }
 

@@ -66,4 +66,14 @@ const clients = {
   },
 }
 
+// Other builds of the addon, to compare side by side in one run:
+// BENCH_EXTRA="before=/path/to/old.node,mimalloc=/path/to/other.node".
+for (const entry of (process.env.BENCH_EXTRA || '').split(',').filter(Boolean)) {
+  const [name, file] = entry.split('=')
+  clients[name] = (tokenUrl, ca) => {
+    const { createAccessToken } = require(file)
+    return () => createAccessToken(USER, PASSWORD, { tokenUrl, ca })
+  }
+}
+
 module.exports = { clients, USER, PASSWORD }
