@@ -10,9 +10,12 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 /**
- * A token that manages itself: cached while valid, refreshed ahead of expiry with the
- * refresh token (falling back to the password when that is refused), one request in
- * flight however many callers wait, and bounded retries of transient failures.
+ * A token that manages itself for a backend that runs for months: cached while valid,
+ * refreshed ahead of expiry with the refresh token (falling back to the password when
+ * that is refused), one request in flight however many callers wait, transient failures
+ * (network, timeouts, 408, 429, 5xx) retried with back-off, a refused password not sent
+ * again for `authFailureCooldownMs`, expiry that survives a skewed clock, and an event
+ * for everything it does.
  *
  * `util.inspect(manager)` and `JSON.stringify(manager)` show no secret.
  *
@@ -25,7 +28,8 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class TokenManager {
   /**
    * Throws a `TypeError` with `code` `ERR_INVALID_ARG_TYPE` or `ERR_INVALID_ARG_VALUE`
-   * for bad options. Makes no request until the first `getAccessToken()`.
+   * for bad options. Makes no request until the first call (or, with `autoRefresh`,
+   * until a stored token nears its expiry).
    *
    * @example
    * ```ts
@@ -34,7 +38,7 @@ export declare class TokenManager {
    */
   constructor(options: TokenManagerOptions)
   /**
-   * A valid access token: the cached one while it has more than `refreshMarginMs` to
+   * A valid access token: the cached one while it has more than the refresh margin to
    * live, else a new one. Concurrent calls share one request.
    *
    * @example
@@ -53,15 +57,31 @@ export declare class TokenManager {
    */
   authorizationHeader(options?: CallOptions): Promise<string>
   /**
-   * Forgets the cached access token (for example after a Sonetel API answered 401);
-   * the next call gets a new one, with the refresh token while it is valid.
+   * The whole current token: every field the server sent, plus `expiresAt` (when the
+   * manager considers it expired, in ms since 1970, after correcting for clock skew;
+   * `null` when nothing says) and `claims` (its decoded JWT claims, `null` for a token
+   * that is not a JWT). Same caching and sharing as `getAccessToken()`.
    *
    * @example
    * ```ts
-   * if (response.status === 401) manager.invalidate()
+   * const { access_token, claims } = await manager.getToken()
+   * const url = `https://public-api.sonetel.com/account/${claims?.acc_id}`
    * ```
    */
-  invalidate(): void
+  getToken(options?: CallOptions): Promise<ManagedToken & Record<string, unknown>>
+  /**
+   * Forgets the cached access token, for when a Sonetel API answered 401. Pass the
+   * token that got the 401: it is dropped only while it is still the current one, so
+   * twenty requests that fail with the same stale token cause one new token request.
+   * Without an argument the cached token is always dropped. The next call gets a new
+   * one, with the refresh token while it is valid. Returns whether it was dropped.
+   *
+   * @example
+   * ```ts
+   * if (response.status === 401) manager.invalidate(accessToken)
+   * ```
+   */
+  invalidate(staleAccessToken?: string): boolean
   /**
    * What `JSON.stringify(manager)` shows: no secrets, only whether a token is cached.
    *
@@ -125,6 +145,19 @@ export interface CallOptions {
 }
 
 /**
+ * The password is not sent again before `untilMs` (ms since 1970).
+ *
+ * @example
+ * ```ts
+ * onEvent: (e) => { if (e.type === 'cooldown') console.error('no login before', new Date(e.untilMs)) }
+ * ```
+ */
+export interface CooldownEvent {
+  type: 'cooldown'
+  untilMs: number
+}
+
+/**
  * Logs in with a Sonetel account's e-mail and password (the `password` grant).
  *
  * Same call as Sonetel's sample, `createAccessToken(username, password)`, but every
@@ -157,6 +190,60 @@ export declare function createAccessToken(username: string, password: string | B
 export declare function decodeAccessToken(token: string): TokenClaims & Record<string, unknown>
 
 /**
+ * The refresh token was refused; the manager logs in with the password instead.
+ *
+ * @example
+ * ```ts
+ * onEvent: (e) => { if (e.type === 'fallback') console.warn('refresh token refused:', e.code) }
+ * ```
+ */
+export interface FallbackEvent {
+  type: 'fallback'
+  from: 'refresh_token'
+  to: 'password'
+  code: 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_SONETEL_AUTH' | 'ERR_SONETEL_HTTP' | 'ERR_SONETEL_RESPONSE' | 'ERR_SONETEL_TIMEOUT' | 'ERR_SONETEL_NETWORK' | 'ABORT_ERR' | 'ERR_SONETEL_INTERNAL'
+}
+
+/**
+ * What `TokenManager.getToken()` resolves with: the token as the server sent it, and the
+ * manager's view of it.
+ *
+ * @example
+ * ```ts
+ * const { access_token, claims, expiresAt } = await manager.getToken()
+ * ```
+ */
+export interface ManagedToken {
+  /** The bearer token. A JWT. */
+  access_token: string
+  /** `"bearer"`. */
+  token_type: string
+  /** The refresh token, when there is one. */
+  refresh_token?: string
+  /**
+   * When the manager considers the token expired, in ms since 1970, after correcting
+   * for clock skew; `null` when nothing says.
+   */
+  expiresAt: number | null
+  /** The access token's claims (`acc_id`, `user_id`, `exp`, …); `null` if it is not a JWT. */
+  claims: (TokenClaims & Record<string, unknown>) | null
+}
+
+/**
+ * `onToken` threw or its promise rejected; `message` is the error's message, with any
+ * secret of ours replaced by `[redacted]`.
+ *
+ * @example
+ * ```ts
+ * onEvent: (e) => { if (e.type === 'onToken-failed') console.error('could not store the token:', e.message) }
+ * ```
+ */
+export interface OnTokenFailedEvent {
+  type: 'onToken-failed'
+  message: string
+}
+
+/**
  * Exchanges a refresh token for a new access token (the `refresh_token` grant).
  * Same options, errors and resolved shape as `createAccessToken`. The refresh token
  * never appears in an error.
@@ -167,6 +254,66 @@ export declare function decodeAccessToken(token: string): TokenClaims & Record<s
  * ```
  */
 export declare function refreshAccessToken(refreshToken: string, options?: TokenRequestOptions): Promise<AccessToken & Record<string, unknown>>
+
+/**
+ * Sonetel refused a grant (`status`, and the OAuth `error`).
+ *
+ * @example
+ * ```ts
+ * onEvent: (e) => { if (e.type === 'refused' && e.grant === 'password') alert('Sonetel password refused') }
+ * ```
+ */
+export interface RefusedEvent {
+  type: 'refused'
+  grant: 'password' | 'refresh_token'
+  status: number | null
+  error: string | null
+}
+
+/**
+ * A token request is about to be sent. `attempt` counts from 1.
+ *
+ * @example
+ * ```ts
+ * onEvent: (e) => { if (e.type === 'request') metrics.increment(`sonetel.${e.grant}`) }
+ * ```
+ */
+export interface RequestEvent {
+  type: 'request'
+  grant: 'password' | 'refresh_token'
+  attempt: number
+}
+
+/**
+ * Attempt `attempt` failed for a transient reason; the next follows in `delayMs`.
+ *
+ * @example
+ * ```ts
+ * onEvent: (e) => { if (e.type === 'retry') console.warn(`retry in ${e.delayMs} ms after ${e.code}`) }
+ * ```
+ */
+export interface RetryEvent {
+  type: 'retry'
+  attempt: number
+  delayMs: number
+  code: 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_SONETEL_AUTH' | 'ERR_SONETEL_HTTP' | 'ERR_SONETEL_RESPONSE' | 'ERR_SONETEL_TIMEOUT' | 'ERR_SONETEL_NETWORK' | 'ABORT_ERR' | 'ERR_SONETEL_INTERNAL'
+  /** The HTTP status, when there was an answer. */
+  status?: number
+}
+
+/**
+ * A refresh ahead of expiry failed for a transient reason (`code`); callers got the
+ * still-valid token, and a later call tries again.
+ *
+ * @example
+ * ```ts
+ * onEvent: (e) => { if (e.type === 'stale-served') console.warn('serving the old token:', e.code) }
+ * ```
+ */
+export interface StaleServedEvent {
+  type: 'stale-served'
+  code: 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_SONETEL_AUTH' | 'ERR_SONETEL_HTTP' | 'ERR_SONETEL_RESPONSE' | 'ERR_SONETEL_TIMEOUT' | 'ERR_SONETEL_NETWORK' | 'ABORT_ERR' | 'ERR_SONETEL_INTERNAL'
+}
 
 /**
  * The claims of a Sonetel JWT, as `decodeAccessToken` returns them. Every claim in the
@@ -200,6 +347,30 @@ export interface TokenClaims {
 }
 
 /**
+ * A new token arrived. `expiresAt` is in ms since 1970, `null` when nothing says.
+ *
+ * @example
+ * ```ts
+ * onEvent: (e) => { if (e.type === 'token') console.log('token until', new Date(e.expiresAt ?? 0)) }
+ * ```
+ */
+export interface TokenEvent {
+  type: 'token'
+  grant: 'password' | 'refresh_token'
+  expiresAt: number | null
+}
+
+/**
+ * Everything `onEvent` receives, told apart by `type`.
+ *
+ * @example
+ * ```ts
+ * const log = (e: TokenManagerEvent) => (e.type === 'retry' ? console.warn(e.code, e.delayMs) : undefined)
+ * ```
+ */
+export type TokenManagerEvent = RequestEvent | TokenEvent | RetryEvent | FallbackEvent | RefusedEvent | CooldownEvent | StaleServedEvent | OnTokenFailedEvent
+
+/**
  * Options of `new TokenManager(options)`: the credentials, every `TokenRequestOptions`
  * field (but `signal`), and how the manager caches and retries.
  *
@@ -229,11 +400,14 @@ export interface TokenManagerOptions {
   ca?: string | Buffer | Array<string | Buffer>
   /** See `TokenRequestOptions.proxy`. */
   proxy?: string
-  /** Get a new token once the cached one has less than this to live, in ms. Default 60000. */
+  /**
+   * Get a new token once the cached one has less than this to live, in ms, but never
+   * earlier than half-way through its lifetime. Default 60000.
+   */
   refreshMarginMs?: number
   /**
-   * Retries of transient failures (network, timeout, HTTP 429 and 5xx), 0 to 10.
-   * Default 2. A refused password is never retried.
+   * Retries of transient failures (network, timeout, HTTP 408, 429 and 5xx, whatever
+   * their body says), 0 to 10. Default 2. A refused password is never retried.
    */
   retries?: number
   /**
@@ -242,12 +416,33 @@ export interface TokenManagerOptions {
    */
   retryDelayMs?: number
   /**
-   * A token stored earlier (for example by `onToken`), used while its JWT `exp` says it
-   * is valid; its refresh token is used after that.
+   * After Sonetel refuses the password, the manager does not send it again for this
+   * long (ms); calls meanwhile reject at once with the refusal. Default 300000 (5 min);
+   * 0 turns it off.
    */
-  token?: AccessToken
-  /** Called with each new token, so the app can store it. Errors it throws are ignored. */
+  authFailureCooldownMs?: number
+  /**
+   * Refresh on a timer ahead of expiry, so the first call after a quiet spell does not
+   * wait. The timer never keeps the process alive. Default `false`.
+   */
+  autoRefresh?: boolean
+  /**
+   * A token stored earlier (for example by `onToken`), used while its JWT `exp` says it
+   * is valid; its refresh token is used after that. `null` means none.
+   */
+  token?: AccessToken | null
+  /**
+   * Called with each new token, so the app can store it. The calls that wait for the
+   * token do not wait for it; what it throws or rejects with is reported as an
+   * `onToken-failed` event.
+   */
   onToken?: (token: AccessToken) => void | Promise<void>
+  /**
+   * Called with each event (requests, tokens, retries, fallbacks, refusals, cool-downs,
+   * stale tokens served, `onToken` failures). `NODE_DEBUG=sonetel-auth` prints the
+   * same events on stderr. No event holds a secret.
+   */
+  onEvent?: (event: TokenManagerEvent) => void
 }
 
 /**

@@ -96,6 +96,14 @@ test('refused credentials exit 3', async () => {
   assertClean(r, ['wrong-' + PASSWORD])
 })
 
+test('a rate limit (429, even OAuth-shaped) exits 4, try later, not 3', async () => {
+  server.fault('rate-limit', { times: 1, retryAfter: 30 })
+  const r = await run(['token', '--token-url', url], { env: login })
+  assert.equal(r.status, 4)
+  assert.match(r.stderr, /try later \(429 too_many_requests\)/)
+  assertClean(r)
+})
+
 test('network errors and timeouts exit 4', async () => {
   const refused = await run(['token', '--token-url', 'http://127.0.0.1:1/token'], { env: login })
   assert.equal(refused.status, 4)

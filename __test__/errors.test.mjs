@@ -38,9 +38,9 @@ test('ERR_SONETEL_AUTH: wrong password, with status, error and error_description
   assertNoSecret(err, ['wrong-password'])
 })
 
-test('ERR_SONETEL_AUTH: unknown user', async () => {
+test('ERR_SONETEL_AUTH: unknown user, answered 401 as Sonetel documents it', async () => {
   await rejection(createAccessToken('nobody@example.com', PASSWORD, { tokenUrl }), 'ERR_SONETEL_AUTH', {
-    status: 400, error: 'invalid_grant',
+    status: 401, error: 'unauthorized', error_description: 'User with name nobody@example.com not found',
   })
 })
 

@@ -20,6 +20,19 @@ beforeEach(() => {
 
 const manager = (opts = {}) => new TokenManager({ username: USER, password: PASSWORD, tokenUrl, ...opts })
 
+/**
+ * A stored token inside its refresh margin: a real refresh token, and an access token
+ * (a JWT the stand-in made the same way) with `secondsLeft` to live after a long life.
+ */
+async function expiringToken(secondsLeft = 50) {
+  const real = await createAccessToken(USER, PASSWORD, { tokenUrl })
+  const now = Math.floor(Date.now() / 1000)
+  const [header, payload, signature] = real.access_token.split('.')
+  const claims = { ...JSON.parse(Buffer.from(payload, 'base64url')), iat: now - 3600, exp: now + secondsLeft }
+  server.reset()
+  return { ...real, access_token: `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${signature}` }
+}
+
 describe('refreshAccessToken', () => {
   test('sends the refresh_token grant and gets new tokens', async () => {
     const first = await createAccessToken(USER, PASSWORD, { tokenUrl })
@@ -96,22 +109,19 @@ describe('TokenManager', () => {
   })
 
   test('1000 concurrent calls on an expiring token cause exactly one refresh request', async () => {
-    server.accessTokenLifetime = 90 // seconds: always inside the 120 s margin below
-    const m = manager({ refreshMarginMs: 120_000 })
-    await m.getAccessToken()
-    server.reset()
+    const m = manager({ token: await expiringToken() })
     const tokens = await Promise.all(Array.from({ length: 1000 }, () => m.getAccessToken()))
     assert.equal(new Set(tokens).size, 1)
     assert.deepEqual(server.counts, { password: 0, refresh_token: 1, other: 0 })
   })
 
   test('refreshes ahead of expiry: a token inside the margin is replaced, with the refresh grant', async () => {
-    server.accessTokenLifetime = 90 // seconds; the margin below is longer
-    const eager = manager({ refreshMarginMs: 120_000 })
-    const first = await eager.getAccessToken()
+    const stored = await expiringToken(50) // 50 s left, inside the default 60 s margin
+    const eager = manager({ token: stored })
     const second = await eager.getAccessToken()
-    assert.notEqual(second, first)
-    assert.deepEqual(server.counts, { password: 1, refresh_token: 1, other: 0 })
+    assert.notEqual(second, stored.access_token)
+    assert.deepEqual(server.counts, { password: 0, refresh_token: 1, other: 0 })
+    assert.equal(await eager.getAccessToken(), second, 'the new token is cached')
 
     server.reset()
     const relaxed = manager({ refreshMarginMs: 30_000 })

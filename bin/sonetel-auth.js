@@ -29,7 +29,7 @@ Options:
   -v, --version        Show the version.
 
 Exit codes: 0 done, 1 other error, 2 bad usage, 3 credentials refused,
-4 network error or timeout, 5 unexpected answer from the server.
+4 network error, timeout or rate limit (try later), 5 unexpected answer from the server.
 Example: TOKEN=$(SONETEL_USERNAME=me@example.com sonetel-auth token --password-stdin < pw.txt)
 `
 
@@ -162,6 +162,8 @@ async function main(argv) {
 
 function exitCodeFor(err) {
   if (err instanceof UsageError) return EXIT.usage
+  // Rate limited or timed out at the server: try later, whatever the body said.
+  if (err?.status === 429 || err?.status === 408) return EXIT.network
   switch (err?.code) {
     case 'ERR_INVALID_ARG_TYPE':
     case 'ERR_INVALID_ARG_VALUE':

@@ -8,11 +8,10 @@
 mod binding;
 pub mod core;
 
-use std::rc::Rc;
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{Buffer, Either, FunctionRef, JsObjectValue, Unknown};
-use napi::{Env, JsValue};
+use napi::bindgen_prelude::{Buffer, Either, Either8, JsObjectValue, Unknown};
+use napi::Env;
 use napi_derive::napi;
 
 use crate::core::grant::{request_token, Grant};
@@ -161,21 +160,216 @@ pub struct TokenManagerOptions {
     pub ca: Option<Either<String, Buffer>>,
     /// See `TokenRequestOptions.proxy`.
     pub proxy: Option<String>,
-    /// Get a new token once the cached one has less than this to live, in ms. Default 60000.
+    /// Get a new token once the cached one has less than this to live, in ms, but never
+    /// earlier than half-way through its lifetime. Default 60000.
     pub refresh_margin_ms: Option<f64>,
-    /// Retries of transient failures (network, timeout, HTTP 429 and 5xx), 0 to 10.
-    /// Default 2. A refused password is never retried.
+    /// Retries of transient failures (network, timeout, HTTP 408, 429 and 5xx, whatever
+    /// their body says), 0 to 10. Default 2. A refused password is never retried.
     pub retries: Option<u32>,
     /// First back-off delay in ms, doubled on each retry, with jitter; a longer
     /// `Retry-After` from the server wins. Default 250.
     pub retry_delay_ms: Option<f64>,
+    /// After Sonetel refuses the password, the manager does not send it again for this
+    /// long (ms); calls meanwhile reject at once with the refusal. Default 300000 (5 min);
+    /// 0 turns it off.
+    pub auth_failure_cooldown_ms: Option<f64>,
+    /// Refresh on a timer ahead of expiry, so the first call after a quiet spell does not
+    /// wait. The timer never keeps the process alive. Default `false`.
+    pub auto_refresh: Option<bool>,
     /// A token stored earlier (for example by `onToken`), used while its JWT `exp` says it
-    /// is valid; its refresh token is used after that.
-    #[napi(ts_type = "AccessToken")]
+    /// is valid; its refresh token is used after that. `null` means none.
+    #[napi(ts_type = "AccessToken | null")]
     pub token: Option<Unknown<'static>>,
-    /// Called with each new token, so the app can store it. Errors it throws are ignored.
+    /// Called with each new token, so the app can store it. The calls that wait for the
+    /// token do not wait for it; what it throws or rejects with is reported as an
+    /// `onToken-failed` event.
     #[napi(ts_type = "(token: AccessToken) => void | Promise<void>")]
     pub on_token: Option<Unknown<'static>>,
+    /// Called with each event (requests, tokens, retries, fallbacks, refusals, cool-downs,
+    /// stale tokens served, `onToken` failures). `NODE_DEBUG=sonetel-auth` prints the
+    /// same events on stderr. No event holds a secret.
+    #[napi(ts_type = "(event: TokenManagerEvent) => void")]
+    pub on_event: Option<Unknown<'static>>,
+}
+
+/// A token request is about to be sent. `attempt` counts from 1.
+///
+/// @example
+/// ```ts
+/// onEvent: (e) => { if (e.type === 'request') metrics.increment(`sonetel.${e.grant}`) }
+/// ```
+#[napi(object, object_from_js = false)]
+pub struct RequestEvent {
+    #[napi(js_name = "type", ts_type = "'request'")]
+    pub kind: String,
+    #[napi(ts_type = "'password' | 'refresh_token'")]
+    pub grant: String,
+    pub attempt: u32,
+}
+
+/// A new token arrived. `expiresAt` is in ms since 1970, `null` when nothing says.
+///
+/// @example
+/// ```ts
+/// onEvent: (e) => { if (e.type === 'token') console.log('token until', new Date(e.expiresAt ?? 0)) }
+/// ```
+#[napi(object, object_from_js = false)]
+pub struct TokenEvent {
+    #[napi(js_name = "type", ts_type = "'token'")]
+    pub kind: String,
+    #[napi(ts_type = "'password' | 'refresh_token'")]
+    pub grant: String,
+    #[napi(js_name = "expiresAt", ts_type = "number | null")]
+    pub expires_at: f64,
+}
+
+/// Attempt `attempt` failed for a transient reason; the next follows in `delayMs`.
+///
+/// @example
+/// ```ts
+/// onEvent: (e) => { if (e.type === 'retry') console.warn(`retry in ${e.delayMs} ms after ${e.code}`) }
+/// ```
+#[napi(object, object_from_js = false)]
+pub struct RetryEvent {
+    #[napi(js_name = "type", ts_type = "'retry'")]
+    pub kind: String,
+    pub attempt: u32,
+    #[napi(js_name = "delayMs")]
+    pub delay_ms: f64,
+    #[napi(
+        ts_type = "'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_SONETEL_AUTH' | 'ERR_SONETEL_HTTP' | 'ERR_SONETEL_RESPONSE' | 'ERR_SONETEL_TIMEOUT' | 'ERR_SONETEL_NETWORK' | 'ABORT_ERR' | 'ERR_SONETEL_INTERNAL'"
+    )]
+    pub code: String,
+    /// The HTTP status, when there was an answer.
+    pub status: Option<u32>,
+}
+
+/// The refresh token was refused; the manager logs in with the password instead.
+///
+/// @example
+/// ```ts
+/// onEvent: (e) => { if (e.type === 'fallback') console.warn('refresh token refused:', e.code) }
+/// ```
+#[napi(object, object_from_js = false)]
+pub struct FallbackEvent {
+    #[napi(js_name = "type", ts_type = "'fallback'")]
+    pub kind: String,
+    #[napi(ts_type = "'refresh_token'")]
+    pub from: String,
+    #[napi(ts_type = "'password'")]
+    pub to: String,
+    #[napi(
+        ts_type = "'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_SONETEL_AUTH' | 'ERR_SONETEL_HTTP' | 'ERR_SONETEL_RESPONSE' | 'ERR_SONETEL_TIMEOUT' | 'ERR_SONETEL_NETWORK' | 'ABORT_ERR' | 'ERR_SONETEL_INTERNAL'"
+    )]
+    pub code: String,
+}
+
+/// Sonetel refused a grant (`status`, and the OAuth `error`).
+///
+/// @example
+/// ```ts
+/// onEvent: (e) => { if (e.type === 'refused' && e.grant === 'password') alert('Sonetel password refused') }
+/// ```
+#[napi(object, object_from_js = false)]
+pub struct RefusedEvent {
+    #[napi(js_name = "type", ts_type = "'refused'")]
+    pub kind: String,
+    #[napi(ts_type = "'password' | 'refresh_token'")]
+    pub grant: String,
+    #[napi(ts_type = "number | null")]
+    pub status: f64,
+    #[napi(ts_type = "string | null")]
+    pub error: String,
+}
+
+/// The password is not sent again before `untilMs` (ms since 1970).
+///
+/// @example
+/// ```ts
+/// onEvent: (e) => { if (e.type === 'cooldown') console.error('no login before', new Date(e.untilMs)) }
+/// ```
+#[napi(object, object_from_js = false)]
+pub struct CooldownEvent {
+    #[napi(js_name = "type", ts_type = "'cooldown'")]
+    pub kind: String,
+    #[napi(js_name = "untilMs")]
+    pub until_ms: f64,
+}
+
+/// A refresh ahead of expiry failed for a transient reason (`code`); callers got the
+/// still-valid token, and a later call tries again.
+///
+/// @example
+/// ```ts
+/// onEvent: (e) => { if (e.type === 'stale-served') console.warn('serving the old token:', e.code) }
+/// ```
+#[napi(object, object_from_js = false)]
+pub struct StaleServedEvent {
+    #[napi(js_name = "type", ts_type = "'stale-served'")]
+    pub kind: String,
+    #[napi(
+        ts_type = "'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_SONETEL_AUTH' | 'ERR_SONETEL_HTTP' | 'ERR_SONETEL_RESPONSE' | 'ERR_SONETEL_TIMEOUT' | 'ERR_SONETEL_NETWORK' | 'ABORT_ERR' | 'ERR_SONETEL_INTERNAL'"
+    )]
+    pub code: String,
+}
+
+/// `onToken` threw or its promise rejected; `message` is the error's message, with any
+/// secret of ours replaced by `[redacted]`.
+///
+/// @example
+/// ```ts
+/// onEvent: (e) => { if (e.type === 'onToken-failed') console.error('could not store the token:', e.message) }
+/// ```
+#[napi(object, object_from_js = false)]
+pub struct OnTokenFailedEvent {
+    #[napi(js_name = "type", ts_type = "'onToken-failed'")]
+    pub kind: String,
+    pub message: String,
+}
+
+/// Everything `onEvent` receives, told apart by `type`.
+///
+/// @example
+/// ```ts
+/// const log = (e: TokenManagerEvent) => (e.type === 'retry' ? console.warn(e.code, e.delayMs) : undefined)
+/// ```
+#[napi]
+pub type TokenManagerEvent = Either8<
+    RequestEvent,
+    TokenEvent,
+    RetryEvent,
+    FallbackEvent,
+    RefusedEvent,
+    CooldownEvent,
+    StaleServedEvent,
+    OnTokenFailedEvent,
+>;
+
+/// What `TokenManager.getToken()` resolves with: the token as the server sent it, and the
+/// manager's view of it.
+///
+/// @example
+/// ```ts
+/// const { access_token, claims, expiresAt } = await manager.getToken()
+/// ```
+#[napi(object, object_from_js = false)]
+pub struct ManagedToken {
+    /// The bearer token. A JWT.
+    #[napi(js_name = "access_token")]
+    pub access_token: String,
+    /// `"bearer"`.
+    #[napi(js_name = "token_type")]
+    pub token_type: String,
+    /// The refresh token, when there is one.
+    #[napi(js_name = "refresh_token")]
+    pub refresh_token: Option<String>,
+    /// When the manager considers the token expired, in ms since 1970, after correcting
+    /// for clock skew; `null` when nothing says.
+    #[napi(js_name = "expiresAt", ts_type = "number | null")]
+    pub expires_at: f64,
+    /// The access token's claims (`acc_id`, `user_id`, `exp`, …); `null` if it is not a JWT.
+    #[napi(ts_type = "(TokenClaims & Record<string, unknown>) | null")]
+    pub claims: Unknown<'static>,
 }
 
 /// The token as a JavaScript object: the server's body through `JSON.parse`, which
@@ -312,9 +506,12 @@ pub fn panic_for_testing<'e>(env: &'e Env, place: String) -> napi::Result<Unknow
     )
 }
 
-/// A token that manages itself: cached while valid, refreshed ahead of expiry with the
-/// refresh token (falling back to the password when that is refused), one request in
-/// flight however many callers wait, and bounded retries of transient failures.
+/// A token that manages itself for a backend that runs for months: cached while valid,
+/// refreshed ahead of expiry with the refresh token (falling back to the password when
+/// that is refused), one request in flight however many callers wait, transient failures
+/// (network, timeouts, 408, 429, 5xx) retried with back-off, a refused password not sent
+/// again for `authFailureCooldownMs`, expiry that survives a skewed clock, and an event
+/// for everything it does.
 ///
 /// `util.inspect(manager)` and `JSON.stringify(manager)` show no secret.
 ///
@@ -326,13 +523,13 @@ pub fn panic_for_testing<'e>(env: &'e Env, place: String) -> napi::Result<Unknow
 #[napi]
 pub struct TokenManager {
     core: Arc<manager::TokenManager>,
-    on_token: Option<Rc<FunctionRef<Unknown<'static>, Unknown<'static>>>>,
 }
 
 #[napi]
 impl TokenManager {
     /// Throws a `TypeError` with `code` `ERR_INVALID_ARG_TYPE` or `ERR_INVALID_ARG_VALUE`
-    /// for bad options. Makes no request until the first `getAccessToken()`.
+    /// for bad options. Makes no request until the first call (or, with `autoRefresh`,
+    /// until a stored token nears its expiry).
     ///
     /// @example
     /// ```ts
@@ -342,21 +539,16 @@ impl TokenManager {
     pub fn new(env: &Env, options: Unknown) -> napi::Result<Self> {
         let built = (|| {
             let a = args::manager_options(env, &options)?;
-            let on_token = match a.on_token.as_ref().and_then(js::function) {
-                Some(f) => Some(Rc::new(
-                    f.create_ref()
-                        .map_err(|_| js::internal(env, "could not keep onToken"))?,
-                )),
-                None => None,
-            };
-            let core = manager::TokenManager::new(a.config, a.restored);
+            let password = a.config.password.clone();
+            let listener = binding::events::listener(env, a.on_token, a.on_event, password)?;
+            let core = manager::TokenManager::new(a.config, a.restored, listener);
             Instance::get(env)?.adopt(&core);
-            Ok(TokenManager { core, on_token })
+            Ok(TokenManager { core })
         })();
         built.map_err(|f: Failure| call::thrown(env, &f))
     }
 
-    /// A valid access token: the cached one while it has more than `refreshMarginMs` to
+    /// A valid access token: the cached one while it has more than the refresh margin to
     /// live, else a new one. Concurrent calls share one request.
     ///
     /// @example
@@ -372,7 +564,9 @@ impl TokenManager {
         env: &'e Env,
         options: Unknown<'e>,
     ) -> napi::Result<Unknown<'e>> {
-        self.token_call(env, options, "")
+        self.token_call(env, options, |env, _, token| {
+            js::js_string(env, token.access_token())
+        })
     }
 
     /// `"Bearer <access token>"`, ready for an `Authorization` header.
@@ -390,19 +584,78 @@ impl TokenManager {
         env: &'e Env,
         options: Unknown<'e>,
     ) -> napi::Result<Unknown<'e>> {
-        self.token_call(env, options, "Bearer ")
+        self.token_call(env, options, |env, _, token| {
+            js::js_string(env, &format!("Bearer {}", token.access_token()))
+        })
     }
 
-    /// Forgets the cached access token (for example after a Sonetel API answered 401);
-    /// the next call gets a new one, with the refresh token while it is valid.
+    /// The whole current token: every field the server sent, plus `expiresAt` (when the
+    /// manager considers it expired, in ms since 1970, after correcting for clock skew;
+    /// `null` when nothing says) and `claims` (its decoded JWT claims, `null` for a token
+    /// that is not a JWT). Same caching and sharing as `getAccessToken()`.
     ///
     /// @example
     /// ```ts
-    /// if (response.status === 401) manager.invalidate()
+    /// const { access_token, claims } = await manager.getToken()
+    /// const url = `https://public-api.sonetel.com/account/${claims?.acc_id}`
     /// ```
-    #[napi]
-    pub fn invalidate(&self) {
-        self.core.invalidate();
+    #[napi(
+        ts_args_type = "options?: CallOptions",
+        ts_return_type = "Promise<ManagedToken & Record<string, unknown>>"
+    )]
+    pub fn get_token<'e>(&self, env: &'e Env, options: Unknown<'e>) -> napi::Result<Unknown<'e>> {
+        self.token_call(env, options, |env, core, token| {
+            let instance = Instance::get(env)?;
+            let parse = |text: &str| {
+                instance
+                    .json_parse(env, text)
+                    .ok_or_else(|| js::internal(env, "JSON.parse failed"))
+            };
+            let value = parse(token.json())?;
+            let mut object =
+                js::object(&value).ok_or_else(|| js::internal(env, "not an object"))?;
+            let life = core.life_of(token);
+            let expires_at = match life.expires {
+                Some(t) => format!("{}", (core::token::to_epoch_secs(t) * 1000.0).round()),
+                None => "null".into(),
+            };
+            let claims = payload_json(token.access_token()).unwrap_or_else(|_| "null".into());
+            let extra = parse(&format!(
+                r#"{{"expiresAt":{expires_at},"claims":{claims}}}"#
+            ))?;
+            let extra = js::object(&extra).ok_or_else(|| js::internal(env, "not an object"))?;
+            let get = |name: &str| {
+                extra
+                    .get_named_property_unchecked::<Unknown>(name)
+                    .map_err(|_| js::internal(env, "could not read back"))
+            };
+            js::define(
+                env,
+                &mut object,
+                &[("expiresAt", get("expiresAt")?), ("claims", get("claims")?)],
+            )?;
+            Ok(value)
+        })
+    }
+
+    /// Forgets the cached access token, for when a Sonetel API answered 401. Pass the
+    /// token that got the 401: it is dropped only while it is still the current one, so
+    /// twenty requests that fail with the same stale token cause one new token request.
+    /// Without an argument the cached token is always dropped. The next call gets a new
+    /// one, with the refresh token while it is valid. Returns whether it was dropped.
+    ///
+    /// @example
+    /// ```ts
+    /// if (response.status === 401) manager.invalidate(accessToken)
+    /// ```
+    #[napi(ts_args_type = "staleAccessToken?: string")]
+    pub fn invalidate(&self, env: &Env, stale_access_token: Unknown) -> napi::Result<bool> {
+        if js::is_nullish(&stale_access_token) {
+            return Ok(self.core.invalidate(None));
+        }
+        let stale = args::token(&stale_access_token, "staleAccessToken")
+            .map_err(|f| call::thrown(env, &f))?;
+        Ok(self.core.invalidate(Some(stale.expose())))
     }
 
     /// What `JSON.stringify(manager)` shows: no secrets, only whether a token is cached.
@@ -424,45 +677,22 @@ impl TokenManager {
 }
 
 impl TokenManager {
-    /// Hands each new token to `onToken`. Whatever it throws or rejects with is dropped:
-    /// the app's callback must not break our promise chain nor leave an unhandled
-    /// rejection behind.
-    fn announce(
-        env: &Env,
-        core: &manager::TokenManager,
-        on_token: Option<&FunctionRef<Unknown<'static>, Unknown<'static>>>,
-    ) {
-        let new_tokens = core.take_new_tokens();
-        let Some(on_token) = on_token else { return };
-        let (Ok(f), Ok(undefined)) = (on_token.borrow_back(env), js::undefined(env)) else {
-            return;
-        };
-        for token in new_tokens {
-            let Ok(value) = token_to_js(env, &token) else {
-                continue;
-            };
-            let Some(result) = js::call(env, &f.to_unknown(), &undefined, &[value]) else {
-                continue;
-            };
-            let Some(promise) = js::object(&result) else {
-                continue;
-            };
-            let Ok(catch) = promise.get_named_property_unchecked::<Unknown>("catch") else {
-                js::clear_exception(env);
-                continue;
-            };
-            if let Ok(noop) = env.create_function_from_closure::<(), (), _>("ignore", |_| Ok(())) {
-                js::call(env, &catch, &result, &[noop.to_unknown()]);
-            }
-        }
-    }
-
-    fn token_call<'e>(
+    /// Resolves with `to_js` of a token to use: now when the cached one will do, else when
+    /// the fetch under way (or started here) brings one.
+    fn token_call<'e, J>(
         &self,
         env: &'e Env,
         options: Unknown<'e>,
-        prefix: &'static str,
-    ) -> napi::Result<Unknown<'e>> {
+        to_js: J,
+    ) -> napi::Result<Unknown<'e>>
+    where
+        J: for<'a> Fn(
+                &'a Env,
+                &manager::TokenManager,
+                &TokenResponse,
+            ) -> Result<Unknown<'a>, Failure>
+            + 'static,
+    {
         let signal = match args::signal_only(env, &options) {
             Ok(s) => s,
             Err(e) => return rejected(env, e),
@@ -472,17 +702,14 @@ impl TokenManager {
             Err(e) => return rejected(env, e.into()),
         };
         if let Ticket::Ready(token) = &ticket {
-            Self::announce(env, &self.core, self.on_token.as_deref());
-            return match js::js_string(env, &format!("{prefix}{}", token.access_token())) {
-                Ok(text) => resolved(env, text),
+            return match to_js(env, &self.core, token) {
+                Ok(value) => resolved(env, value),
                 Err(f) => rejected(env, f),
             };
         }
         let core = Arc::clone(&self.core);
-        let on_token = self.on_token.clone();
         call::spawn(env, signal, ticket.wait(), move |env, token| {
-            Self::announce(env, &core, on_token.as_deref());
-            js::js_string(env, &format!("{prefix}{}", token.access_token()))
+            to_js(env, &core, &token)
         })
     }
 }

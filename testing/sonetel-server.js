@@ -70,12 +70,14 @@ async function startSonetelServer(options = {}) {
     counts: { password: 0, refresh_token: 0, other: 0 },
     accessTokenLifetime: options.accessTokenLifetime ?? 86400,
     refreshTokenLifetime: options.refreshTokenLifetime ?? 30 * 86400,
+    /** Seconds the server's clock is ahead of ours (negative: behind); moves iat and exp. */
+    clockOffset: options.clockOffset ?? 0,
   }
 
   const userIds = new Map(Object.keys(users).map((email) => [email, String(nextUserId++)]))
 
   function issue(email, wantRefresh) {
-    const now = Math.floor(Date.now() / 1000)
+    const now = Math.floor(Date.now() / 1000) + state.clockOffset
     const jti = crypto.randomUUID()
     const userId = userIds.get(email)
     const accId = 200000000 + Number(userId)
@@ -131,6 +133,10 @@ async function startSonetelServer(options = {}) {
     }
     if (f.grant_type === 'password') {
       state.counts.password++
+      // As Sonetel documents it: an unknown user is a 401, a wrong password a 400.
+      if (f.username && !Object.hasOwn(users, f.username)) {
+        return oauthError(res, 401, 'unauthorized', `User with name ${f.username} not found`)
+      }
       if (!f.username || !f.password || users[f.username] !== f.password) {
         return oauthError(res, 400, 'invalid_grant', 'Bad credentials')
       }
@@ -139,7 +145,7 @@ async function startSonetelServer(options = {}) {
     if (f.grant_type === 'refresh_token') {
       state.counts.refresh_token++
       const known = refreshTokens.get(f.refresh_token)
-      if (!known || known.exp <= Date.now() / 1000) {
+      if (!known || known.exp <= Date.now() / 1000 + state.clockOffset) {
         return oauthError(res, 400, 'invalid_grant', `Invalid refresh token: ${f.refresh_token}`)
       }
       return json(res, 200, issue(known.email, wantRefresh))
@@ -175,6 +181,11 @@ async function startSonetelServer(options = {}) {
         if (fault.retryAfter !== undefined) headers['retry-after'] = String(fault.retryAfter)
         res.writeHead(status, headers)
         res.end(fault.body ?? html(status, http.STATUS_CODES[status] || ''))
+        return true
+      }
+      case 'rate-limit': { // an OAuth-shaped 429, as a rate-limiting gateway answers
+        const headers = fault.retryAfter === undefined ? {} : { 'retry-after': String(fault.retryAfter) }
+        oauthError(res, 429, 'too_many_requests', 'Rate limit exceeded', headers)
         return true
       }
       case 'redirect':
@@ -249,6 +260,8 @@ async function startSonetelServer(options = {}) {
     ca: certs ? certs.ca : undefined,
     server,
     users,
+    /** Requests received with this grant_type, answered normally or by a fault. */
+    sent: (grantType) => state.requests.filter((r) => r.fields.grant_type === grantType).length,
     /** Switches on a fault for the next `times` requests (default: all until cleared). */
     fault(mode, opts = {}) { faults.push({ mode, times: Infinity, ...opts }); return this },
     clearFaults() { faults.length = 0 },

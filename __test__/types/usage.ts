@@ -7,6 +7,7 @@ import {
   type AccessToken,
   type TokenClaims,
   type TokenRequestOptions,
+  type TokenManagerEvent,
 } from 'sonetel-auth'
 
 async function main(): Promise<void> {
@@ -30,7 +31,25 @@ async function main(): Promise<void> {
   })
   const header: string = await manager.authorizationHeader({ signal: new AbortController().signal })
   const bare: string = await manager.getAccessToken()
+  const dropped: boolean = manager.invalidate(bare)
   manager.invalidate()
+  const whole = await manager.getToken()
+  const accId: unknown = whole.claims?.acc_id
+  const expiresAt: number | null = whole.expiresAt
+  const watched = new TokenManager({
+    username: 'me@example.com',
+    password: 'secret',
+    token: null,
+    autoRefresh: true,
+    authFailureCooldownMs: 60_000,
+    onEvent: (e: TokenManagerEvent) => {
+      if (e.type === 'retry') console.log(e.delayMs, e.code, e.status)
+      else if (e.type === 'cooldown') console.log(e.untilMs)
+      // @ts-expect-error a refused event has no delayMs
+      else if (e.type === 'refused') console.log(e.delayMs)
+    },
+  })
+  console.log(dropped, accId, expiresAt, watched)
 
   // @ts-expect-error the user name must be a string
   await createAccessToken(42, 'secret')

@@ -15,7 +15,8 @@ use super::js;
 use crate::core::client::RequestOptions;
 use crate::core::error::Invalid;
 use crate::core::manager::{
-    ManagerConfig, DEFAULT_REFRESH_MARGIN, DEFAULT_RETRIES, DEFAULT_RETRY_DELAY,
+    ManagerConfig, DEFAULT_AUTH_FAILURE_COOLDOWN, DEFAULT_REFRESH_MARGIN, DEFAULT_RETRIES,
+    DEFAULT_RETRY_DELAY,
 };
 use crate::core::secret::Secret;
 use crate::core::token::{TokenResponse, MAX_TOKEN_LEN};
@@ -42,8 +43,11 @@ const MANAGER_OPTIONS: &[&str] = &[
     "refreshMarginMs",
     "retries",
     "retryDelayMs",
+    "authFailureCooldownMs",
+    "autoRefresh",
     "token",
     "onToken",
+    "onEvent",
 ];
 /// The options of `getAccessToken()` and `authorizationHeader()`.
 const CALL_OPTIONS: &[&str] = &["signal"];
@@ -392,6 +396,7 @@ pub struct ManagerArgs<'e> {
     pub config: ManagerConfig,
     pub restored: Option<TokenResponse>,
     pub on_token: Option<Unknown<'e>>,
+    pub on_event: Option<Unknown<'e>>,
 }
 
 pub fn manager_options<'e>(env: &'e Env, value: &Unknown<'e>) -> Result<ManagerArgs<'e>, Failure> {
@@ -442,10 +447,14 @@ pub fn manager_options<'e>(env: &'e Env, value: &Unknown<'e>) -> Result<ManagerA
         }
         Some(t) => return Err(wrong_type(&t, "options.token", "an AccessToken object")),
     };
-    let on_token = match o.get("onToken") {
-        Some(f) if js::kind(&f) == ValueType::Function => Some(f),
-        Some(f) => return Err(wrong_type(&f, "options.onToken", "a function")),
-        None => None,
+    let auth_failure_cooldown = o
+        .millis("authFailureCooldownMs", false)?
+        .unwrap_or(DEFAULT_AUTH_FAILURE_COOLDOWN);
+    let auto_refresh = o.boolean("autoRefresh")?.unwrap_or(false);
+    let function = |name: &str| match o.get(name) {
+        Some(f) if js::kind(&f) == ValueType::Function => Ok(Some(f)),
+        Some(f) => Err(wrong_type(&f, &o.path(name), "a function")),
+        None => Ok(None),
     };
     Ok(ManagerArgs {
         config: ManagerConfig {
@@ -455,9 +464,12 @@ pub fn manager_options<'e>(env: &'e Env, value: &Unknown<'e>) -> Result<ManagerA
             refresh_margin,
             retries,
             retry_delay,
+            auth_failure_cooldown,
+            auto_refresh,
         },
         restored,
-        on_token,
+        on_token: function("onToken")?,
+        on_event: function("onEvent")?,
     })
 }
 

@@ -32,7 +32,7 @@ impl Failure {
             Failure::ArgType(_) => "ERR_INVALID_ARG_TYPE",
             Failure::ArgValue(_) => "ERR_INVALID_ARG_VALUE",
             Failure::Core(e) => match e {
-                AuthError::Auth { .. } => "ERR_SONETEL_AUTH",
+                AuthError::Auth { .. } | AuthError::CoolingDown { .. } => "ERR_SONETEL_AUTH",
                 AuthError::Http { .. } => "ERR_SONETEL_HTTP",
                 AuthError::Response { .. } => "ERR_SONETEL_RESPONSE",
                 AuthError::Timeout { .. } => "ERR_SONETEL_TIMEOUT",
@@ -54,6 +54,9 @@ impl Failure {
     fn message(&self) -> String {
         match self {
             Failure::ArgType(m) | Failure::ArgValue(m) => m.clone(),
+            Failure::Core(e @ AuthError::CoolingDown { .. }) => {
+                format!("{e} (authFailureCooldownMs)")
+            }
             Failure::Core(e) => e.to_string(),
         }
     }
@@ -91,25 +94,26 @@ impl Failure {
             if let Some(status) = e.status() {
                 props.push(("status", js::js_number(env, status as f64)?));
             }
+            let refusal = match e {
+                AuthError::CoolingDown { refusal, .. } => refusal.as_ref(),
+                e => e,
+            };
+            if let AuthError::Auth {
+                error: oauth_error,
+                error_description,
+                ..
+            } = refusal
+            {
+                props.push(("error", js::js_string(env, oauth_error)?));
+                if let Some(d) = error_description {
+                    props.push(("error_description", js::js_string(env, d)?));
+                }
+            }
+            if let Some(wait) = e.retry_after() {
+                props.push(("retryAfterMs", js::js_number(env, wait.as_millis() as f64)?));
+            }
             match e {
-                AuthError::Auth {
-                    error: oauth_error,
-                    error_description,
-                    ..
-                } => {
-                    props.push(("error", js::js_string(env, oauth_error)?));
-                    if let Some(d) = error_description {
-                        props.push(("error_description", js::js_string(env, d)?));
-                    }
-                }
-                AuthError::Http {
-                    body, retry_after, ..
-                } => {
-                    props.push(("body", js::js_string(env, body)?));
-                    if let Some(wait) = retry_after {
-                        props.push(("retryAfterMs", js::js_number(env, wait.as_millis() as f64)?));
-                    }
-                }
+                AuthError::Http { body, .. } => props.push(("body", js::js_string(env, body)?)),
                 AuthError::Aborted => {
                     props.push(("name", js::js_string(env, "AbortError")?));
                     if let Some(reason) =

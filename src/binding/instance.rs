@@ -92,6 +92,14 @@ pub struct Completion {
     pub outcome: Box<dyn Any + Send>,
 }
 
+/// Work for the environment's thread that no call waits for (a token manager's events).
+pub type Task = Box<dyn FnOnce(&Env) + Send>;
+
+enum Delivery {
+    Call(Completion),
+    Task(Task),
+}
+
 /// Where the runtime leaves results. The thread-safe function is called only when the
 /// queue goes from empty to not empty, and the environment's thread takes every result in
 /// one go: under load that is one wake-up per batch, not per call.
@@ -100,7 +108,7 @@ pub struct Mailbox(Mutex<MailboxState>);
 struct MailboxState {
     /// None once the environment is gone: nothing is queued or woken after that.
     wake: Option<Wake>,
-    queue: Vec<Completion>,
+    queue: Vec<Delivery>,
 }
 
 impl Mailbox {
@@ -110,17 +118,27 @@ impl Mailbox {
 
     /// Called from the runtime. A result for an environment that is gone is dropped.
     pub fn post(&self, completion: Completion) {
+        self.push(Delivery::Call(completion));
+    }
+
+    /// Queues `task` for the environment's thread; dropped if the environment is gone.
+    /// It wakes the thread but does not keep its event loop alive.
+    pub fn post_task(&self, task: Task) {
+        self.push(Delivery::Task(task));
+    }
+
+    fn push(&self, delivery: Delivery) {
         let mut state = self.lock();
         let Some(wake) = &state.wake else { return };
-        // Held under the lock, so teardown cannot release the function mid-call.
+        // Called under the lock, so teardown cannot release the function mid-call.
         let first = state.queue.is_empty();
         if first && wake.call((), ThreadsafeFunctionCallMode::NonBlocking) != Status::Ok {
             return; // closing: the environment is on its way out
         }
-        state.queue.push(completion);
+        state.queue.push(delivery);
     }
 
-    fn take_all(&self) -> Vec<Completion> {
+    fn take_all(&self) -> Vec<Delivery> {
         std::mem::take(&mut self.lock().queue)
     }
 }
@@ -351,7 +369,16 @@ fn deliver(env: &Env) {
         return;
     };
     let instance = Rc::clone(instance);
-    for completion in instance.mailbox.take_all() {
+    for delivery in instance.mailbox.take_all() {
+        let completion = match delivery {
+            Delivery::Call(c) => c,
+            Delivery::Task(task) => {
+                // A panic must not unwind into N-API; the task's work is lost, no more.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task(env)));
+                js::clear_exception(env);
+                continue;
+            }
+        };
         let Some(pending) = instance.take(env, completion.id) else {
             continue;
         };

@@ -199,6 +199,46 @@ pub fn call<'e>(
     Some(unsafe { Unknown::from_raw_unchecked(env.raw(), result) })
 }
 
+/// Like [`call`], but hands back what was thrown (Err), for the app's own callbacks whose
+/// failures we report. None when even that could not be had.
+pub fn call_catching<'e>(
+    env: &'e Env,
+    f: &Unknown<'e>,
+    recv: &Unknown<'e>,
+    args: &[Unknown<'e>],
+) -> Option<Result<Unknown<'e>, Unknown<'e>>> {
+    let raw_args: Vec<sys::napi_value> = args.iter().map(|a| a.raw()).collect();
+    let mut result = ptr::null_mut();
+    // SAFETY: as in `call`.
+    let status = unsafe {
+        sys::napi_call_function(
+            env.raw(),
+            recv.raw(),
+            f.raw(),
+            raw_args.len(),
+            raw_args.as_ptr(),
+            &mut result,
+        )
+    };
+    if status == sys::Status::napi_ok {
+        // SAFETY: N-API returned `result` for this environment.
+        return Some(Ok(unsafe {
+            Unknown::from_raw_unchecked(env.raw(), result)
+        }));
+    }
+    let mut thrown = ptr::null_mut();
+    // SAFETY: `env` is the environment of this thread's callback; `thrown` outlives the call.
+    let status = unsafe { sys::napi_get_and_clear_last_exception(env.raw(), &mut thrown) };
+    if status != sys::Status::napi_ok || thrown.is_null() {
+        clear_exception(env);
+        return None;
+    }
+    // SAFETY: N-API returned `thrown` for this environment.
+    Some(Err(unsafe {
+        Unknown::from_raw_unchecked(env.raw(), thrown)
+    }))
+}
+
 /// `undefined`.
 pub fn undefined(env: &Env) -> Result<Unknown<'_>, Failure> {
     let mut raw = ptr::null_mut();

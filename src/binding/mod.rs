@@ -5,5 +5,6 @@
 pub mod args;
 pub mod call;
 pub mod error;
+pub mod events;
 pub mod instance;
 pub mod js;

@@ -28,10 +28,19 @@ impl fmt::Display for Invalid {
 #[derive(Clone, PartialEq)]
 pub enum AuthError {
     /// The server refused the grant: a 4xx whose JSON body carries an OAuth `error`.
+    /// With status 408 or 429 it is a "not now", not a refusal of the credentials.
     Auth {
         status: u16,
         error: String,
         error_description: Option<String>,
+        /// From a `Retry-After` header, when the server sent one we could read.
+        retry_after: Option<Duration>,
+    },
+    /// A token manager's password was refused a short while ago, and it will not send it
+    /// again before `remaining` has passed: `refusal` is what the server said then.
+    CoolingDown {
+        refusal: Box<AuthError>,
+        remaining: Duration,
     },
     /// Any other non-2xx answer.
     Http {
@@ -55,13 +64,22 @@ pub enum AuthError {
 }
 
 impl AuthError {
-    /// Worth trying again later: the failure says nothing about the credentials.
+    /// Worth trying again later: the failure says nothing about the credentials. 408,
+    /// 429 and 5xx are transient whatever their body says.
     pub fn is_transient(&self) -> bool {
+        let transient_status = |s: u16| s == 408 || s == 429 || (500..600).contains(&s);
         match self {
             AuthError::Network(_) | AuthError::Timeout { .. } => true,
-            AuthError::Http { status, .. } => *status == 429 || (500..600).contains(status),
+            AuthError::Http { status, .. } | AuthError::Auth { status, .. } => {
+                transient_status(*status)
+            }
             _ => false,
         }
+    }
+
+    /// The server said no to the credentials themselves (not "not now").
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, AuthError::Auth { .. }) && !self.is_transient()
     }
 
     /// The HTTP status, for the variants that have one.
@@ -70,6 +88,18 @@ impl AuthError {
             AuthError::Auth { status, .. }
             | AuthError::Http { status, .. }
             | AuthError::Response { status, .. } => Some(*status),
+            AuthError::CoolingDown { refusal, .. } => refusal.status(),
+            _ => None,
+        }
+    }
+
+    /// How long the server asked us to wait, or how long a cool-down has left.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            AuthError::Auth { retry_after, .. } | AuthError::Http { retry_after, .. } => {
+                *retry_after
+            }
+            AuthError::CoolingDown { remaining, .. } => Some(*remaining),
             _ => None,
         }
     }
@@ -95,6 +125,10 @@ impl AuthError {
                     scrub(d);
                 }
             }
+            AuthError::CoolingDown { refusal, .. } => {
+                let inner = std::mem::replace(refusal.as_mut(), AuthError::Aborted);
+                **refusal = inner.redact(secrets);
+            }
             AuthError::Http { body, .. } => scrub(body),
             AuthError::Network(m) | AuthError::Response { reason: m, .. } => scrub(m),
             _ => {}
@@ -110,13 +144,23 @@ impl fmt::Display for AuthError {
                 status,
                 error,
                 error_description,
+                ..
             } => {
-                write!(f, "Sonetel refused the grant ({status} {error})")?;
+                if *status == 429 || *status == 408 {
+                    write!(f, "Sonetel asked to try later ({status} {error})")?;
+                } else {
+                    write!(f, "Sonetel refused the grant ({status} {error})")?;
+                }
                 match error_description {
                     Some(d) if !d.is_empty() => write!(f, ": {d}"),
                     _ => Ok(()),
                 }
             }
+            AuthError::CoolingDown { refusal, remaining } => write!(
+                f,
+                "{refusal}; the password is not sent again for another {} s",
+                remaining.as_secs().max(1)
+            ),
             AuthError::Http { status, .. } => {
                 write!(f, "Sonetel token endpoint answered HTTP {status}")
             }
@@ -169,6 +213,7 @@ mod tests {
             status: 400,
             error: "invalid_grant".into(),
             error_description: Some("Invalid refresh token: abc.def.ghi".into()),
+            retry_after: None,
         }
         .redact(&["abc.def.ghi"]);
         assert_eq!(
@@ -187,12 +232,19 @@ mod tests {
         assert!(http(503).is_transient());
         assert!(http(429).is_transient());
         assert!(!http(404).is_transient());
-        assert!(!AuthError::Auth {
-            status: 400,
-            error: "invalid_grant".into(),
-            error_description: None
+        let oauth = |status| AuthError::Auth {
+            status,
+            error: "x".into(),
+            error_description: None,
+            retry_after: None,
+        };
+        assert!(!oauth(400).is_transient());
+        assert!(oauth(400).is_refusal());
+        for status in [408, 429] {
+            assert!(oauth(status).is_transient(), "{status}");
+            assert!(!oauth(status).is_refusal(), "{status}");
+            assert!(http(status).is_transient(), "{status}");
         }
-        .is_transient());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -10,6 +11,23 @@ use super::client::{self, RawResponse, RequestOptions};
 use super::error::{truncate_utf8, AuthError, HTTP_BODY_EXCERPT};
 use super::secret::{Secret, WipedBytes};
 use super::token::TokenResponse;
+
+/// Which grant, without its secrets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GrantKind {
+    Password,
+    RefreshToken,
+}
+
+impl GrantKind {
+    /// The OAuth `grant_type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantKind::Password => "password",
+            GrantKind::RefreshToken => "refresh_token",
+        }
+    }
+}
 
 /// What the client offers in exchange for a token.
 #[derive(Debug)]
@@ -71,7 +89,7 @@ fn judge(raw: RawResponse) -> Result<TokenResponse, AuthError> {
         return TokenResponse::from_body(status, raw.body);
     }
     if (400..500).contains(&status) {
-        if let Some(e) = oauth_error(status, &raw.body) {
+        if let Some(e) = oauth_error(status, &raw.body, raw.retry_after) {
             return Err(e);
         }
     }
@@ -84,7 +102,7 @@ fn judge(raw: RawResponse) -> Result<TokenResponse, AuthError> {
 }
 
 /// An RFC 6749 error body: `{"error": "...", "error_description": "..."}`.
-fn oauth_error(status: u16, body: &[u8]) -> Option<AuthError> {
+fn oauth_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> Option<AuthError> {
     let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) else {
         return None;
     };
@@ -102,6 +120,7 @@ fn oauth_error(status: u16, body: &[u8]) -> Option<AuthError> {
         status,
         error: truncate_utf8(error, 256).to_owned(),
         error_description: description,
+        retry_after,
     })
 }
 

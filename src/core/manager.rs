@@ -1,22 +1,26 @@
-//! A self-managing token: cached while it has time to live, refreshed ahead of expiry,
-//! one request in flight for any number of callers, bounded retries of transient failures.
+//! A self-managing token for production traffic: cached while it has time to live,
+//! refreshed ahead of expiry, one request in flight for any number of callers, bounded
+//! retries of transient failures, refused passwords remembered for a cool-down, expiry
+//! that survives a skewed clock, the old token served while a refresh-ahead fails, and an
+//! event for everything it does.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
 
 use super::client::RequestOptions;
 use super::error::AuthError;
-use super::grant::{request_token, Grant};
+use super::grant::{request_token, Grant, GrantKind};
 use super::run::{guarded, CancelToken};
 use super::runtime;
 use super::secret::Secret;
-use super::token::TokenResponse;
+use super::token::{epoch_secs, to_epoch_secs, TokenResponse};
 
 pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(60);
 pub const DEFAULT_RETRIES: u32 = 2;
 pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_millis(250);
+pub const DEFAULT_AUTH_FAILURE_COOLDOWN: Duration = Duration::from_secs(5 * 60);
 /// Longest back-off between attempts, and the longest `Retry-After` we are willing to wait.
 pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 
@@ -28,7 +32,41 @@ pub struct ManagerConfig {
     pub refresh_margin: Duration,
     pub retries: u32,
     pub retry_delay: Duration,
+    pub auth_failure_cooldown: Duration,
+    /// Refresh on a timer ahead of expiry, without waiting for a call.
+    pub auto_refresh: bool,
 }
+
+/// What the manager does, as it does it. No event holds a secret but `Token`, whose
+/// token is for the app's `onToken`.
+#[derive(Clone, Debug)]
+pub enum ManagerEvent {
+    /// A token request is about to be sent.
+    Request { grant: GrantKind, attempt: u32 },
+    /// A new token arrived.
+    Token {
+        grant: GrantKind,
+        token: Arc<TokenResponse>,
+        expires_at: Option<SystemTime>,
+    },
+    /// Attempt `attempt` failed for a transient reason; the next one follows `delay`.
+    Retry {
+        attempt: u32,
+        delay: Duration,
+        error: AuthError,
+    },
+    /// The refresh token was refused; the password grant follows.
+    Fallback { error: AuthError },
+    /// The server refused a grant.
+    Refused { grant: GrantKind, error: AuthError },
+    /// The password is not sent again before `until`.
+    Cooldown { until: SystemTime },
+    /// A refresh ahead of expiry failed; callers got the still-valid token.
+    StaleServed { error: AuthError },
+}
+
+/// Receives the manager's events, on the runtime's thread.
+pub type Listener = Arc<dyn Fn(ManagerEvent) + Send + Sync>;
 
 type Outcome = Result<Arc<TokenResponse>, AuthError>;
 
@@ -38,8 +76,24 @@ struct State {
     /// False after `invalidate()`: the access token is not used, its refresh token still is.
     access_usable: bool,
     inflight: Option<watch::Receiver<Option<Outcome>>>,
-    /// New tokens not yet handed to the app's `onToken`.
-    unannounced: Vec<Arc<TokenResponse>>,
+    /// The server's clock minus ours, in seconds, from the last token received.
+    skew: Option<f64>,
+    /// A refused password: not sent again before this time.
+    cooldown: Option<(SystemTime, AuthError)>,
+    /// After a refresh ahead of expiry failed: the next one waits until then.
+    refresh_not_before: Option<SystemTime>,
+    refresh_failures: u32,
+    /// Bumped with every new token, so an auto-refresh timer for an older one stands down.
+    generation: u64,
+}
+
+/// How a token's life looks from this process.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Life {
+    /// When it stops working, by our clock; None when nothing says.
+    pub expires: Option<SystemTime>,
+    /// How long the server meant it to live, when it says.
+    pub lifetime: Option<Duration>,
 }
 
 /// What [`TokenManager::subscribe`] hands a caller.
@@ -70,8 +124,10 @@ impl Ticket {
 pub struct TokenManager {
     config: ManagerConfig,
     state: Mutex<State>,
+    listener: Option<Listener>,
     /// Fired by [`TokenManager::close`]: a fetch for a manager nobody holds stops.
     closed: CancelToken,
+    me: Weak<TokenManager>,
 }
 
 impl std::fmt::Debug for TokenManager {
@@ -83,16 +139,25 @@ impl std::fmt::Debug for TokenManager {
 }
 
 impl TokenManager {
-    pub fn new(config: ManagerConfig, restored: Option<TokenResponse>) -> Arc<Self> {
-        Arc::new(TokenManager {
+    pub fn new(
+        config: ManagerConfig,
+        restored: Option<TokenResponse>,
+        listener: Option<Listener>,
+    ) -> Arc<Self> {
+        let manager = Arc::new_cyclic(|me| TokenManager {
             config,
             state: Mutex::new(State {
                 access_usable: restored.is_some(),
                 current: restored.map(Arc::new),
                 ..State::default()
             }),
+            listener,
             closed: CancelToken::default(),
-        })
+            me: me.clone(),
+        });
+        let generation = manager.lock().generation;
+        manager.schedule_auto_refresh(generation);
+        manager
     }
 
     /// Stops the fetch in flight, if any, for good: called when nobody holds the manager.
@@ -104,76 +169,262 @@ impl TokenManager {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The cached token, if it has more than the refresh margin left to live.
-    pub fn cached(&self) -> Option<Arc<TokenResponse>> {
+    fn emit(&self, event: ManagerEvent) {
+        if let Some(listener) = &self.listener {
+            listener(event);
+        }
+    }
+
+    /// How `token`'s life looks from here. A token received in this process expires its
+    /// stated lifetime (`expires_in`, or `exp − iat`, the shorter) after it arrived, which
+    /// no skew between the clocks can change. A stored one expires at its `exp`, moved by
+    /// the skew measured on the last token received, if any.
+    pub fn life(token: &TokenResponse, skew: Option<f64>) -> Life {
+        let t = token.times();
+        let signed = t
+            .exp
+            .zip(t.iat)
+            .map(|(exp, iat)| exp - iat)
+            .filter(|l| *l >= 0.0);
+        let secs = |s: f64| Duration::from_secs_f64(s.min(1e10));
+        let local_exp = t.exp.map(|exp| epoch_secs(exp - skew.unwrap_or(0.0)));
+        match token.received_at() {
+            Some(received) => {
+                let stated = [t.expires_in, signed]
+                    .into_iter()
+                    .flatten()
+                    .reduce(f64::min);
+                Life {
+                    expires: stated.map(|l| received + secs(l)).or(local_exp),
+                    lifetime: stated.map(secs),
+                }
+            }
+            None => Life {
+                expires: local_exp,
+                lifetime: signed.map(secs),
+            },
+        }
+    }
+
+    /// The refresh margin for a token: the configured one, at most half its lifetime, so
+    /// a short-lived token is not fetched again on every call.
+    fn margin(&self, life: &Life) -> Duration {
+        match life.lifetime {
+            Some(l) => self.config.refresh_margin.min(l / 2),
+            None => self.config.refresh_margin,
+        }
+    }
+
+    /// `token`'s life as this manager sees it now.
+    pub fn life_of(&self, token: &TokenResponse) -> Life {
+        Self::life(token, self.lock().skew)
+    }
+
+    /// The cached token and its life, if there is one to use.
+    pub fn cached(&self) -> Option<(Arc<TokenResponse>, Life)> {
         let state = self.lock();
-        self.usable(&state)
+        let token = state.current.clone().filter(|_| state.access_usable)?;
+        let life = Self::life(&token, state.skew);
+        Some((token, life))
     }
 
-    fn usable(&self, state: &State) -> Option<Arc<TokenResponse>> {
-        let token = state.current.as_ref().filter(|_| state.access_usable)?;
-        let expires = token.expires_at()?;
-        (expires > SystemTime::now() + self.config.refresh_margin).then(|| token.clone())
+    /// Drops the cached access token; the next call fetches a new one. With the token
+    /// that a Sonetel API refused, only while that token is still the current one: many
+    /// callers reporting the same stale token cause one new request. Returns whether the
+    /// token was dropped.
+    pub fn invalidate(&self, stale: Option<&str>) -> bool {
+        let mut state = self.lock();
+        let current = state.current.as_ref().map(|t| t.access_token());
+        if stale.is_some() && stale != current {
+            return false;
+        }
+        state.access_usable = false;
+        true
     }
 
-    /// Drops the cached access token; the next call fetches a new one.
-    pub fn invalidate(&self) {
-        self.lock().access_usable = false;
-    }
-
-    /// Tokens fetched since the last call, oldest first, each returned once.
-    pub fn take_new_tokens(&self) -> Vec<Arc<TokenResponse>> {
-        std::mem::take(&mut self.lock().unannounced)
-    }
-
-    /// A usable token now, or a place in the queue for the fetch under way (starting one
+    /// A token to use now, or a place in the queue for the fetch under way (starting one
     /// if none is). Joining happens here, synchronously, so every call made while a fetch
     /// is in flight shares it.
-    pub fn subscribe(self: &Arc<Self>) -> Result<Ticket, AuthError> {
+    pub fn subscribe(&self) -> Result<Ticket, AuthError> {
         let mut state = self.lock();
-        if let Some(token) = self.usable(&state) {
-            return Ok(Ticket::Ready(token));
+        let now = SystemTime::now();
+        let mut stale_ok = None;
+        if let Some(token) = state.current.clone().filter(|_| state.access_usable) {
+            let life = Self::life(&token, state.skew);
+            match life.expires {
+                // Nothing says when it ends: a token received here is used until a 401
+                // invalidates it; a stored one is not trusted.
+                None if token.received_at().is_some() => return Ok(Ticket::Ready(token)),
+                None => {}
+                Some(expires) if now + self.margin(&life) < expires => {
+                    return Ok(Ticket::Ready(token))
+                }
+                // Inside the margin but still valid: refresh, unless a refresh just failed.
+                Some(expires) if now < expires => {
+                    if state.inflight.is_none() && state.refresh_not_before.is_some_and(|t| now < t)
+                    {
+                        return Ok(Ticket::Ready(token));
+                    }
+                    stale_ok = Some(token);
+                }
+                Some(_) => {}
+            }
         }
         if let Some(rx) = &state.inflight {
             return Ok(Ticket::Waiting(rx.clone()));
         }
-        let (tx, rx) = watch::channel(None);
-        let previous = state.current.clone();
-        let me = Arc::clone(self);
-        // Spawned, so that a caller who gives up does not cancel it for the others.
-        runtime::spawn(async move {
-            let outcome = guarded(me.fetch(previous), Some(me.closed.clone())).await;
-            {
-                let mut state = me.lock();
-                state.inflight = None;
-                if let Ok(token) = &outcome {
-                    state.current = Some(token.clone());
-                    state.access_usable = true;
-                    state.unannounced.push(token.clone());
-                }
-            }
-            let _ = tx.send(Some(outcome));
-        })?;
-        state.inflight = Some(rx.clone());
+        if let Some(error) = self.cooling_down(&state, now) {
+            return match stale_ok {
+                Some(token) => Ok(Ticket::Ready(token)),
+                None => Err(error),
+            };
+        }
+        let rx = self.start_fetch(&mut state, stale_ok)?;
         Ok(Ticket::Waiting(rx))
     }
 
-    async fn fetch(&self, previous: Option<Arc<TokenResponse>>) -> Outcome {
+    /// The cool-down error, when a new token would need the password and it was refused
+    /// a short while ago.
+    fn cooling_down(&self, state: &State, now: SystemTime) -> Option<AuthError> {
+        let (until, refusal) = state.cooldown.as_ref()?;
+        let remaining = until.duration_since(now).ok()?;
+        if self
+            .refreshable(state.current.as_deref(), state.skew)
+            .is_some()
+        {
+            return None; // the refresh grant needs no password
+        }
+        Some(AuthError::CoolingDown {
+            refusal: Box::new(refusal.clone()),
+            remaining,
+        })
+    }
+
+    /// The token whose refresh token can be used: there is one, and it has not expired.
+    fn refreshable<'t>(
+        &self,
+        token: Option<&'t TokenResponse>,
+        skew: Option<f64>,
+    ) -> Option<&'t TokenResponse> {
+        token.filter(|t| {
+            t.refresh_token().is_some()
+                && t.refresh_exp().is_none_or(|exp| {
+                    epoch_secs(exp - skew.unwrap_or(0.0))
+                        > SystemTime::now() + Duration::from_secs(5)
+                })
+        })
+    }
+
+    /// Starts the one fetch; `stale_ok` is a token still valid, served if it fails for a
+    /// transient reason.
+    fn start_fetch(
+        &self,
+        state: &mut State,
+        stale_ok: Option<Arc<TokenResponse>>,
+    ) -> Result<watch::Receiver<Option<Outcome>>, AuthError> {
+        let (tx, rx) = watch::channel(None);
+        let previous = state.current.clone();
+        let me = self
+            .me
+            .upgrade()
+            .ok_or_else(|| AuthError::Internal("the token manager is gone".into()))?;
+        // Spawned, so that a caller who gives up does not cancel it for the others.
+        runtime::spawn(async move {
+            let fetched = guarded(
+                me.fetch(previous, stale_ok.is_some()),
+                Some(me.closed.clone()),
+            )
+            .await;
+            let outcome = me.settle(fetched, stale_ok);
+            let _ = tx.send(Some(outcome));
+        })?;
+        state.inflight = Some(rx.clone());
+        Ok(rx)
+    }
+
+    /// Records what a fetch brought and decides what its waiters get.
+    fn settle(
+        &self,
+        fetched: Result<(GrantKind, TokenResponse), AuthError>,
+        stale_ok: Option<Arc<TokenResponse>>,
+    ) -> Outcome {
+        let mut state = self.lock();
+        state.inflight = None;
+        let now = SystemTime::now();
+        match fetched {
+            Ok((grant, token)) => {
+                let token = Arc::new(token);
+                if let (Some(iat), Some(received)) = (token.times().iat, token.received_at()) {
+                    state.skew = Some(iat - to_epoch_secs(received));
+                }
+                state.current = Some(token.clone());
+                state.access_usable = true;
+                state.refresh_not_before = None;
+                state.refresh_failures = 0;
+                state.cooldown = None;
+                state.generation += 1;
+                let generation = state.generation;
+                let expires_at = Self::life(&token, state.skew).expires;
+                drop(state);
+                self.emit(ManagerEvent::Token {
+                    grant,
+                    token: token.clone(),
+                    expires_at,
+                });
+                self.schedule_auto_refresh(generation);
+                Ok(token)
+            }
+            Err(error) => {
+                let still_valid = stale_ok.filter(|t| {
+                    Self::life(t, state.skew)
+                        .expires
+                        .is_some_and(|expires| now < expires)
+                });
+                match still_valid {
+                    Some(token) if error.is_transient() => {
+                        let wait = self.backoff(state.refresh_failures, &error);
+                        state.refresh_failures = state.refresh_failures.saturating_add(1);
+                        state.refresh_not_before = Some(now + wait.unwrap_or(MAX_RETRY_DELAY));
+                        drop(state);
+                        self.emit(ManagerEvent::StaleServed { error });
+                        Ok(token)
+                    }
+                    _ => Err(error),
+                }
+            }
+        }
+    }
+
+    /// Gets a new token: the refresh grant while the refresh token lives, else the
+    /// password grant; transient failures are retried with back-off, unless a still-valid
+    /// token can be served instead (`one_try`), when the next call tries again.
+    async fn fetch(
+        &self,
+        previous: Option<Arc<TokenResponse>>,
+        one_try: bool,
+    ) -> Result<(GrantKind, TokenResponse), AuthError> {
         let mut refresh_refused = false;
-        let mut attempt = 0;
+        let mut attempt = 1;
         loop {
-            let result = self.fetch_once(previous.as_deref(), &mut refresh_refused);
-            let error = match result.await {
-                Ok(token) => return Ok(Arc::new(token)),
+            let error = match self
+                .fetch_once(previous.as_deref(), &mut refresh_refused, attempt)
+                .await
+            {
+                Ok(got) => return Ok(got),
                 Err(e) => e,
             };
-            if !error.is_transient() || attempt >= self.config.retries {
+            if !error.is_transient() || one_try || attempt > self.config.retries {
                 return Err(error);
             }
-            match self.backoff(attempt, &error) {
-                Some(delay) => tokio::time::sleep(delay).await,
-                None => return Err(error),
-            }
+            let Some(delay) = self.backoff(attempt - 1, &error) else {
+                return Err(error);
+            };
+            self.emit(ManagerEvent::Retry {
+                attempt,
+                delay,
+                error: error.clone(),
+            });
+            tokio::time::sleep(delay).await;
             attempt += 1;
         }
     }
@@ -183,32 +434,68 @@ impl TokenManager {
         &self,
         previous: Option<&TokenResponse>,
         refresh_refused: &mut bool,
-    ) -> Result<TokenResponse, AuthError> {
-        let refreshable = previous.filter(|p| {
-            !*refresh_refused
-                && p.refresh_token().is_some()
-                && p.refresh_expires_at()
-                    .is_none_or(|exp| exp > SystemTime::now() + Duration::from_secs(5))
-        });
+        attempt: u32,
+    ) -> Result<(GrantKind, TokenResponse), AuthError> {
+        let skew = self.lock().skew;
+        let refreshable = previous
+            .filter(|_| !*refresh_refused)
+            .and_then(|p| self.refreshable(Some(p), skew));
         if let Some(previous) = refreshable {
             let grant = Grant::RefreshToken {
                 refresh_token: Secret::new(previous.refresh_token().unwrap_or_default().into()),
             };
+            self.emit(ManagerEvent::Request {
+                grant: GrantKind::RefreshToken,
+                attempt,
+            });
             match request_token(&grant, &self.config.request).await {
                 Ok(mut token) => {
                     token.inherit_refresh_token(previous);
-                    return Ok(token);
+                    return Ok((GrantKind::RefreshToken, token));
                 }
-                // Revoked or expired: log in again with the password.
-                Err(AuthError::Auth { .. }) => *refresh_refused = true,
-                Err(e) => return Err(e),
+                // Revoked or expired: log in again with the password, if allowed.
+                Err(error) if error.is_refusal() => {
+                    self.emit(ManagerEvent::Refused {
+                        grant: GrantKind::RefreshToken,
+                        error: error.clone(),
+                    });
+                    *refresh_refused = true;
+                    if let Some(cooling) = self.cooling_down(&self.lock(), SystemTime::now()) {
+                        return Err(cooling);
+                    }
+                    self.emit(ManagerEvent::Fallback { error });
+                }
+                // "Not now" (429, 5xx, network): never a reason to send the password.
+                Err(error) => return Err(error),
             }
         }
         let grant = Grant::Password {
             username: self.config.username.clone(),
             password: self.config.password.clone(),
         };
-        request_token(&grant, &self.config.request).await
+        self.emit(ManagerEvent::Request {
+            grant: GrantKind::Password,
+            attempt,
+        });
+        match request_token(&grant, &self.config.request).await {
+            Ok(token) => Ok((GrantKind::Password, token)),
+            Err(error) => {
+                if error.is_refusal() {
+                    let until = SystemTime::now() + self.config.auth_failure_cooldown;
+                    if !self.config.auth_failure_cooldown.is_zero() {
+                        self.lock().cooldown = Some((until, error.clone()));
+                    }
+                    self.emit(ManagerEvent::Refused {
+                        grant: GrantKind::Password,
+                        error: error.clone(),
+                    });
+                    if !self.config.auth_failure_cooldown.is_zero() {
+                        self.emit(ManagerEvent::Cooldown { until });
+                    }
+                }
+                Err(error)
+            }
+        }
     }
 
     /// Exponential back-off with jitter, or the server's `Retry-After` when it is longer.
@@ -220,17 +507,69 @@ impl TokenManager {
             .saturating_mul(1u32 << attempt.min(16))
             .min(MAX_RETRY_DELAY);
         let jittered = base.mul_f64(0.5 + jitter() / 2.0);
-        match error {
-            AuthError::Http {
-                retry_after: Some(wait),
-                ..
-            } if *wait > MAX_RETRY_DELAY => None,
-            AuthError::Http {
-                retry_after: Some(wait),
-                ..
-            } => Some(jittered.max(*wait)),
-            _ => Some(jittered),
+        match error.retry_after() {
+            Some(wait) if wait > MAX_RETRY_DELAY => None,
+            Some(wait) => Some(jittered.max(wait)),
+            None => Some(jittered),
         }
+    }
+
+    /// With `autoRefresh`, a timer that refreshes the token of `generation` ahead of its
+    /// expiry, and tries again after a failure. It holds the manager weakly, stops when the
+    /// manager closes, and stands down once a newer token has its own timer. It runs on the
+    /// addon's runtime, so it never keeps Node's event loop alive.
+    fn schedule_auto_refresh(&self, generation: u64) {
+        if !self.config.auto_refresh {
+            return;
+        }
+        let me = self.me.clone();
+        let closed = self.closed.clone();
+        let _ = runtime::spawn(async move {
+            let current = || me.upgrade().filter(|m| m.lock().generation == generation);
+            loop {
+                let Some(due) = current().and_then(|m| m.refresh_due()) else {
+                    return;
+                };
+                tokio::select! {
+                    _ = closed.cancelled() => return,
+                    _ = tokio::time::sleep(due) => {}
+                }
+                let Some(m) = current() else { return };
+                let failure = match m.subscribe() {
+                    Ok(ticket) => {
+                        drop(m);
+                        ticket.wait().await.err()
+                    }
+                    Err(e) => Some(e),
+                };
+                // A new token brings its own timer; after a failure (already reported
+                // through the events) wait as the server or the back-off says.
+                let Some(m) = current() else { return };
+                let wait = failure
+                    .and_then(|e| e.retry_after())
+                    .or_else(|| {
+                        let not_before = m.lock().refresh_not_before?;
+                        not_before.duration_since(SystemTime::now()).ok()
+                    })
+                    .unwrap_or(m.config.retry_delay.max(Duration::from_secs(1)));
+                drop(m);
+                tokio::select! {
+                    _ = closed.cancelled() => return,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+        });
+    }
+
+    /// How long until the cached token enters its refresh margin (zero if it has).
+    fn refresh_due(&self) -> Option<Duration> {
+        let (_, life) = self.cached()?;
+        let start = life.expires?.checked_sub(self.margin(&life))?;
+        Some(
+            start
+                .duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO),
+        )
     }
 }
 
@@ -245,32 +584,98 @@ fn jitter() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
 
-    fn manager(retry_delay: Duration) -> Arc<TokenManager> {
+    fn jwt(claims: &str) -> String {
+        let b = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        format!("{}.{}.sig", b(r#"{"alg":"RS256"}"#), b(claims))
+    }
+
+    fn now_secs() -> f64 {
+        to_epoch_secs(SystemTime::now())
+    }
+
+    fn manager(retries: u32) -> Arc<TokenManager> {
         TokenManager::new(
             ManagerConfig {
                 username: Secret::new("u".into()),
                 password: Secret::new("p".into()),
                 request: RequestOptions::default(),
                 refresh_margin: DEFAULT_REFRESH_MARGIN,
-                retries: 3,
-                retry_delay,
+                retries,
+                retry_delay: Duration::from_millis(100),
+                auth_failure_cooldown: DEFAULT_AUTH_FAILURE_COOLDOWN,
+                auto_refresh: false,
             },
+            None,
             None,
         )
     }
 
     #[test]
+    fn a_received_token_lives_its_stated_lifetime_whatever_the_clocks_say() {
+        // The server's clock is two hours behind: its exp is already past by ours.
+        let (iat, exp) = (now_secs() - 7200.0, now_secs() - 3600.0);
+        let body = format!(
+            r#"{{"access_token":"{}","expires_in":3599}}"#,
+            jwt(&format!(r#"{{"iat":{iat},"exp":{exp}}}"#))
+        );
+        let token = TokenResponse::from_body(200, body.into_bytes()).unwrap();
+        let life = TokenManager::life(&token, None);
+        let left = life
+            .expires
+            .unwrap()
+            .duration_since(SystemTime::now())
+            .unwrap();
+        assert!(left > Duration::from_secs(3590) && left <= Duration::from_secs(3599));
+        assert_eq!(life.lifetime, Some(Duration::from_secs(3599)));
+    }
+
+    #[test]
+    fn a_stored_token_is_corrected_by_the_measured_skew() {
+        let exp = now_secs() - 1800.0; // past by our clock, half an hour
+        let stored = format!(
+            r#"{{"access_token":"{}"}}"#,
+            jwt(&format!(r#"{{"exp":{exp}}}"#))
+        );
+        let token = TokenResponse::from_stored(stored).unwrap();
+        assert!(TokenManager::life(&token, None).expires.unwrap() < SystemTime::now());
+        // The server runs two hours behind: its exp is 90 minutes ahead of us.
+        let corrected = TokenManager::life(&token, Some(-7200.0)).expires.unwrap();
+        let left = corrected.duration_since(SystemTime::now()).unwrap();
+        assert!(left > Duration::from_secs(5300) && left <= Duration::from_secs(5400));
+    }
+
+    #[test]
+    fn the_margin_is_at_most_half_the_lifetime() {
+        let m = manager(0);
+        let life = |secs| Life {
+            expires: None,
+            lifetime: Some(Duration::from_secs(secs)),
+        };
+        assert_eq!(m.margin(&life(30)), Duration::from_secs(15));
+        assert_eq!(m.margin(&life(86400)), DEFAULT_REFRESH_MARGIN);
+        assert_eq!(
+            m.margin(&Life {
+                expires: None,
+                lifetime: None
+            }),
+            DEFAULT_REFRESH_MARGIN
+        );
+    }
+
+    #[test]
     fn backoff_grows_and_honours_retry_after() {
-        let m = manager(Duration::from_millis(100));
+        let m = manager(3);
         let net = AuthError::Network("x".into());
         let d0 = m.backoff(0, &net).unwrap();
         let d3 = m.backoff(3, &net).unwrap();
         assert!(d0 >= Duration::from_millis(50) && d0 <= Duration::from_millis(100));
         assert!(d3 >= Duration::from_millis(400) && d3 <= Duration::from_millis(800));
-        let busy = |secs| AuthError::Http {
-            status: 503,
-            body: String::new(),
+        let busy = |secs| AuthError::Auth {
+            status: 429,
+            error: "too_many_requests".into(),
+            error_description: None,
             retry_after: Some(Duration::from_secs(secs)),
         };
         assert_eq!(m.backoff(0, &busy(2)), Some(Duration::from_secs(2)));
@@ -278,18 +683,11 @@ mod tests {
     }
 
     #[test]
-    fn restored_token_is_served_from_cache_until_the_margin() {
-        let b = |s: &str| {
-            use base64::Engine;
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
-        };
-        let exp = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-            + 3600;
-        let jwt = format!("{}.{}.s", b("{}"), b(&format!("{{\"exp\":{exp}}}")));
-        let token = TokenResponse::from_stored(format!(r#"{{"access_token":"{jwt}"}}"#)).unwrap();
+    fn invalidate_with_a_stale_token_drops_only_the_current_one() {
+        let stored = format!(
+            r#"{{"access_token":"{}"}}"#,
+            jwt(&format!(r#"{{"exp":{}}}"#, now_secs() + 3600.0))
+        );
         let m = TokenManager::new(
             ManagerConfig {
                 username: Secret::new("u".into()),
@@ -298,11 +696,16 @@ mod tests {
                 refresh_margin: DEFAULT_REFRESH_MARGIN,
                 retries: 0,
                 retry_delay: DEFAULT_RETRY_DELAY,
+                auth_failure_cooldown: DEFAULT_AUTH_FAILURE_COOLDOWN,
+                auto_refresh: false,
             },
-            Some(token),
+            Some(TokenResponse::from_stored(stored).unwrap()),
+            None,
         );
+        let current = m.cached().unwrap().0.access_token().to_owned();
+        assert!(!m.invalidate(Some("another.token.entirely")));
         assert!(m.cached().is_some());
-        m.invalidate();
+        assert!(m.invalidate(Some(&current)));
         assert!(m.cached().is_none());
     }
 }

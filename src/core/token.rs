@@ -29,9 +29,20 @@ pub struct TokenResponse {
     access_token: String,
     refresh_token: Option<String>,
     expires_in: Option<f64>,
-    received_at: SystemTime,
+    /// When this process received it; None for a token an app stored and gave back.
+    received_at: Option<SystemTime>,
     /// Worked out on first use: most callers never ask, and it costs a JWT decode.
-    expires_at: OnceLock<Option<SystemTime>>,
+    times: OnceLock<Times>,
+}
+
+/// What a token says about time. `exp` and `iat` are JWT claims, in seconds since the
+/// epoch by the server's clock; `expires_in` is the server's stated lifetime, kept only
+/// for an answer received in this process.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Times {
+    pub exp: Option<f64>,
+    pub iat: Option<f64>,
+    pub expires_in: Option<f64>,
 }
 
 /// The fields the core reads; serde skips the rest without building them.
@@ -76,6 +87,7 @@ impl TokenResponse {
             Invalid::new("must be a JSON object with a non-empty string access_token, nested at most 32 deep")
         })?;
         token.expires_in = None;
+        token.received_at = None;
         Ok(token)
     }
 
@@ -100,8 +112,8 @@ impl TokenResponse {
                 _ => None,
             },
             expires_in: known.expires_in.as_ref().and_then(Value::as_f64),
-            received_at: SystemTime::now(),
-            expires_at: OnceLock::new(),
+            received_at: Some(SystemTime::now()),
+            times: OnceLock::new(),
         })
     }
 
@@ -132,20 +144,36 @@ impl TokenResponse {
         }
     }
 
-    /// When the access token stops working: its JWT `exp`, else `expires_in` after receipt.
-    pub fn expires_at(&self) -> Option<SystemTime> {
-        *self.expires_at.get_or_init(|| {
-            jwt_expiry(&self.access_token).or_else(|| {
-                let secs = self.expires_in?;
-                (secs.is_finite() && secs >= 0.0)
-                    .then(|| self.received_at + Duration::from_secs_f64(secs.min(1e10)))
-            })
+    /// When this process received the token; None for one an app stored and gave back.
+    pub fn received_at(&self) -> Option<SystemTime> {
+        self.received_at
+    }
+
+    /// The token's `exp`, `iat` and `expires_in`, finite and not negative.
+    pub fn times(&self) -> Times {
+        *self.times.get_or_init(|| {
+            let claims = decode_claims(&self.access_token).ok();
+            let claim = |name: &str| {
+                claims
+                    .as_ref()
+                    .and_then(|c| c.get(name)?.as_f64())
+                    .filter(|v| v.is_finite() && *v >= 0.0)
+            };
+            Times {
+                exp: claim("exp"),
+                iat: claim("iat"),
+                expires_in: self.expires_in.filter(|v| v.is_finite() && *v >= 0.0),
+            }
         })
     }
 
-    /// When the refresh token stops working, if it says so (Sonetel's are JWTs).
-    pub fn refresh_expires_at(&self) -> Option<SystemTime> {
-        jwt_expiry(self.refresh_token()?)
+    /// The refresh token's JWT `exp`, by the server's clock, if it says.
+    pub fn refresh_exp(&self) -> Option<f64> {
+        let exp = decode_claims(self.refresh_token()?)
+            .ok()?
+            .get("exp")?
+            .as_f64()?;
+        (exp.is_finite() && exp >= 0.0).then_some(exp)
     }
 }
 
@@ -167,7 +195,7 @@ impl fmt::Debug for TokenResponse {
                 "refresh_token",
                 &self.refresh_token.as_ref().map(|_| "[redacted]"),
             )
-            .field("expires_at", &self.expires_at())
+            .field("times", &self.times())
             .finish()
     }
 }
@@ -199,10 +227,15 @@ fn too_deep(json: &str, max: usize) -> bool {
     false
 }
 
-/// The `exp` claim of a JWT as a point in time, when there is one.
-fn jwt_expiry(token: &str) -> Option<SystemTime> {
-    let exp = decode_claims(token).ok()?.get("exp")?.as_f64()?;
-    (exp.is_finite() && exp >= 0.0).then(|| UNIX_EPOCH + Duration::from_secs_f64(exp.min(1e11)))
+/// Seconds since the epoch as a point in time; far-future values are clamped.
+pub fn epoch_secs(secs: f64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs_f64(secs.clamp(0.0, 1e11))
+}
+
+/// A point in time as seconds since the epoch.
+pub fn to_epoch_secs(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// Decodes the payload of a JWT (`header.payload.signature`) without checking its signature.
@@ -257,14 +290,21 @@ mod tests {
     }
 
     #[test]
-    fn decodes_claims_and_expiry() {
-        let t = jwt(r#"{"exp":2000000000,"user_id":"u1","scope":["a"]}"#);
+    fn decodes_claims_and_times() {
+        let t = jwt(r#"{"exp":2000000000,"iat":1999996400,"user_id":"u1","scope":["a"]}"#);
         let claims = decode_claims(&t).unwrap();
         assert_eq!(claims["user_id"], "u1");
+        let body = format!(r#"{{"access_token":"{t}","expires_in":3599}}"#);
+        let token = TokenResponse::from_body(200, body.into_bytes()).unwrap();
         assert_eq!(
-            jwt_expiry(&t),
-            Some(UNIX_EPOCH + Duration::from_secs(2_000_000_000))
+            token.times(),
+            Times {
+                exp: Some(2e9),
+                iat: Some(1_999_996_400.0),
+                expires_in: Some(3599.0)
+            }
         );
+        assert!(token.received_at().is_some());
     }
 
     #[test]
@@ -343,25 +383,11 @@ mod tests {
     }
 
     #[test]
-    fn a_restored_opaque_token_has_no_known_expiry() {
+    fn a_restored_token_forgets_when_and_how_long() {
         let t =
             TokenResponse::from_stored(r#"{"access_token":"opaque","expires_in":86400}"#.into())
                 .unwrap();
-        assert_eq!(t.expires_at(), None);
-    }
-
-    #[test]
-    fn expires_in_is_used_when_the_token_is_opaque() {
-        let t = TokenResponse::from_body(
-            200,
-            br#"{"access_token":"opaque","expires_in":60}"#.to_vec(),
-        )
-        .unwrap();
-        let left = t
-            .expires_at()
-            .unwrap()
-            .duration_since(SystemTime::now())
-            .unwrap();
-        assert!(left <= Duration::from_secs(60) && left > Duration::from_secs(50));
+        assert_eq!(t.times(), Times::default());
+        assert_eq!(t.received_at(), None);
     }
 }
