@@ -83,6 +83,42 @@ export declare class TokenManager {
    */
   invalidate(staleAccessToken?: string): boolean
   /**
+   * `fetch` for Sonetel's REST API, with the manager's token: the same arguments and
+   * result as the global `fetch` (a standard `Response`). A path is resolved against
+   * `apiUrl`; a URL on any other origin (or with a user name or password) rejects with
+   * `ERR_INVALID_ARG_VALUE`, and a redirect to another origin is not followed: the
+   * token goes nowhere else. On a 401 it invalidates that token and retries once with a
+   * new one, when the body can be sent again (not a stream). The manager's `timeoutMs`,
+   * `proxy` and `ca` apply; so does `init.signal`. Bodies are read whole, up to 16 MiB.
+   *
+   * @example
+   * ```ts
+   * const res = await manager.fetch('/make-calls/call/call-back', {
+   *   method: 'POST',
+   *   headers: { 'content-type': 'application/json' },
+   *   body: JSON.stringify({ call1: '+46701234567', call2: '+46812345678' }),
+   * })
+   * ```
+   */
+  fetch(input: string | URL | Request, init?: RequestInit): Promise<Response>
+  /**
+   * Calls Sonetel's JSON API and resolves with the `response` member of a
+   * `{"status":"success"}` answer. `{acc_id}` and `{user_id}` in the path are filled
+   * from the token's claims. A `{"status":"failed"}` answer rejects with
+   * `ERR_SONETEL_API` (`status`, `apiCode`, `detail`), whatever its HTTP status; any
+   * other non-2xx answer with `ERR_SONETEL_HTTP`. `json` is sent as the body (and makes
+   * the method `POST` unless `method` says otherwise); `query` adds to the query string.
+   *
+   * @example
+   * ```ts
+   * const account = await manager.api<{ account_id: number }>('/account/{acc_id}')
+   * const { session_id } = await manager.api<{ session_id: string }>('/make-calls/call/call-back', {
+   *   json: { call1: '+46701234567', call2: '+46812345678' },
+   * })
+   * ```
+   */
+  api<T = unknown>(path: string, options?: ApiOptions): Promise<T>
+  /**
    * What `JSON.stringify(manager)` shows: no secrets, only whether a token is cached.
    *
    * @example
@@ -126,6 +162,25 @@ export interface AccessToken {
   scope?: string
   /** The token's unique id. */
   jti?: string
+}
+
+/**
+ * Options of `manager.api()`.
+ *
+ * @example
+ * ```ts
+ * const options: ApiOptions = { method: 'GET', query: { page: 2 }, signal: AbortSignal.timeout(10_000) }
+ * ```
+ */
+export interface ApiOptions {
+  /** The HTTP method. Default `GET`, or `POST` when `json` is given. */
+  method?: string
+  /** Added to the query string; an array repeats the name. */
+  query?: Record<string, string | number | boolean | Array<string | number | boolean>>
+  /** Sent as the JSON body (`content-type: application/json`). */
+  json?: unknown
+  /** Cancels the call; it rejects with an `AbortError`. */
+  signal?: AbortSignal
 }
 
 /**
@@ -201,7 +256,7 @@ export interface FallbackEvent {
   type: 'fallback'
   from: 'refresh_token'
   to: 'password'
-  code: 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_SONETEL_AUTH' | 'ERR_SONETEL_HTTP' | 'ERR_SONETEL_RESPONSE' | 'ERR_SONETEL_TIMEOUT' | 'ERR_SONETEL_NETWORK' | 'ABORT_ERR' | 'ERR_SONETEL_INTERNAL'
+  code: 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_SONETEL_AUTH' | 'ERR_SONETEL_HTTP' | 'ERR_SONETEL_RESPONSE' | 'ERR_SONETEL_TIMEOUT' | 'ERR_SONETEL_NETWORK' | 'ERR_SONETEL_API' | 'ABORT_ERR' | 'ERR_SONETEL_INTERNAL'
 }
 
 /**
@@ -296,7 +351,7 @@ export interface RetryEvent {
   type: 'retry'
   attempt: number
   delayMs: number
-  code: 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_SONETEL_AUTH' | 'ERR_SONETEL_HTTP' | 'ERR_SONETEL_RESPONSE' | 'ERR_SONETEL_TIMEOUT' | 'ERR_SONETEL_NETWORK' | 'ABORT_ERR' | 'ERR_SONETEL_INTERNAL'
+  code: 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_SONETEL_AUTH' | 'ERR_SONETEL_HTTP' | 'ERR_SONETEL_RESPONSE' | 'ERR_SONETEL_TIMEOUT' | 'ERR_SONETEL_NETWORK' | 'ERR_SONETEL_API' | 'ABORT_ERR' | 'ERR_SONETEL_INTERNAL'
   /** The HTTP status, when there was an answer. */
   status?: number
 }
@@ -312,7 +367,7 @@ export interface RetryEvent {
  */
 export interface StaleServedEvent {
   type: 'stale-served'
-  code: 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_SONETEL_AUTH' | 'ERR_SONETEL_HTTP' | 'ERR_SONETEL_RESPONSE' | 'ERR_SONETEL_TIMEOUT' | 'ERR_SONETEL_NETWORK' | 'ABORT_ERR' | 'ERR_SONETEL_INTERNAL'
+  code: 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_SONETEL_AUTH' | 'ERR_SONETEL_HTTP' | 'ERR_SONETEL_RESPONSE' | 'ERR_SONETEL_TIMEOUT' | 'ERR_SONETEL_NETWORK' | 'ERR_SONETEL_API' | 'ABORT_ERR' | 'ERR_SONETEL_INTERNAL'
 }
 
 /**
@@ -443,6 +498,11 @@ export interface TokenManagerOptions {
    * same events on stderr. No event holds a secret.
    */
   onEvent?: (event: TokenManagerEvent) => void
+  /**
+   * The origin of Sonetel's REST API for `fetch` and `api`, the only place they send
+   * the token. Default `https://public-api.sonetel.com`; plain `http:` only to loopback.
+   */
+  apiUrl?: string
 }
 
 /**

@@ -5,11 +5,13 @@
 
 const { createAccessToken, decodeAccessToken, TokenManager } = require('..')
 const { startSonetelServer, DEFAULT_USERS } = require('../testing/sonetel-server.js')
+const { startSonetelApi } = require('../testing/sonetel-api.js')
 
 const shorten = (token) => `${token.slice(0, 12)}…${token.slice(-6)} (${token.length} chars)`
 
 async function main() {
   let server
+  let api
   let username = process.env.SONETEL_USERNAME
   let password = process.env.SONETEL_PASSWORD
   let options = {}
@@ -18,8 +20,9 @@ async function main() {
   } else {
     server = await startSonetelServer({ https: true })
     ;[[username, password]] = Object.entries(DEFAULT_USERS)
+    api = await startSonetelApi({ tokens: server })
     options = { tokenUrl: server.url.replace('127.0.0.1', 'localhost'), ca: server.ca }
-    console.log(`Using the local Sonetel stand-in at ${options.tokenUrl}`)
+    console.log(`Using the local Sonetel stand-in at ${options.tokenUrl} (API at ${api.origin})`)
   }
 
   const started = process.hrtime.bigint()
@@ -37,15 +40,24 @@ async function main() {
   console.log('\ndecodeAccessToken(token.access_token):')
   for (const [key, value] of Object.entries(claims)) console.log(`  ${key.padEnd(14)} ${JSON.stringify(value)}`)
 
-  const manager = new TokenManager({ username, password, ...options, token })
+  const manager = new TokenManager({ username, password, ...options, token, ...(api ? { apiUrl: api.origin } : {}) })
   const header = await manager.authorizationHeader()
   console.log(`\nTokenManager#authorizationHeader() → "Bearer ${shorten(header.slice(7))}" (cached, no request)`)
+
+  const account = await manager.api('/account/{acc_id}')
+  console.log(`\nmanager.api('/account/{acc_id}') → account ${account.account_id}, credit ${account.credit_balance} ${account.currency}`)
+  try {
+    await manager.api('/make-calls/call/call-back', { json: { call1: 'not a number', call2: '+46812345678' } })
+  } catch (err) {
+    console.log(`A call-back Sonetel answers with HTTP ${err.status} and "failed" rejects with code ${err.code}: ${err.apiCode}, ${err.detail}`)
+  }
 
   try {
     await createAccessToken(username, 'not-the-password', options)
   } catch (err) {
     console.log(`\nA wrong password rejects with code ${err.code}: ${err.message}`)
   }
+  if (api) await api.close()
   if (server) await server.close()
 }
 

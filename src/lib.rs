@@ -190,6 +190,32 @@ pub struct TokenManagerOptions {
     /// same events on stderr. No event holds a secret.
     #[napi(ts_type = "(event: TokenManagerEvent) => void")]
     pub on_event: Option<Unknown<'static>>,
+    /// The origin of Sonetel's REST API for `fetch` and `api`, the only place they send
+    /// the token. Default `https://public-api.sonetel.com`; plain `http:` only to loopback.
+    pub api_url: Option<String>,
+}
+
+/// Options of `manager.api()`.
+///
+/// @example
+/// ```ts
+/// const options: ApiOptions = { method: 'GET', query: { page: 2 }, signal: AbortSignal.timeout(10_000) }
+/// ```
+#[napi(object, object_to_js = false)]
+pub struct ApiOptions {
+    /// The HTTP method. Default `GET`, or `POST` when `json` is given.
+    pub method: Option<String>,
+    /// Added to the query string; an array repeats the name.
+    #[napi(
+        ts_type = "Record<string, string | number | boolean | Array<string | number | boolean>>"
+    )]
+    pub query: Option<Unknown<'static>>,
+    /// Sent as the JSON body (`content-type: application/json`).
+    #[napi(ts_type = "unknown")]
+    pub json: Option<Unknown<'static>>,
+    /// Cancels the call; it rejects with an `AbortError`.
+    #[napi(ts_type = "AbortSignal")]
+    pub signal: Option<Unknown<'static>>,
 }
 
 /// A token request is about to be sent. `attempt` counts from 1.
@@ -237,7 +263,7 @@ pub struct RetryEvent {
     #[napi(js_name = "delayMs")]
     pub delay_ms: f64,
     #[napi(
-        ts_type = "'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_SONETEL_AUTH' | 'ERR_SONETEL_HTTP' | 'ERR_SONETEL_RESPONSE' | 'ERR_SONETEL_TIMEOUT' | 'ERR_SONETEL_NETWORK' | 'ABORT_ERR' | 'ERR_SONETEL_INTERNAL'"
+        ts_type = "'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_SONETEL_AUTH' | 'ERR_SONETEL_HTTP' | 'ERR_SONETEL_RESPONSE' | 'ERR_SONETEL_TIMEOUT' | 'ERR_SONETEL_NETWORK' | 'ERR_SONETEL_API' | 'ABORT_ERR' | 'ERR_SONETEL_INTERNAL'"
     )]
     pub code: String,
     /// The HTTP status, when there was an answer.
@@ -259,7 +285,7 @@ pub struct FallbackEvent {
     #[napi(ts_type = "'password'")]
     pub to: String,
     #[napi(
-        ts_type = "'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_SONETEL_AUTH' | 'ERR_SONETEL_HTTP' | 'ERR_SONETEL_RESPONSE' | 'ERR_SONETEL_TIMEOUT' | 'ERR_SONETEL_NETWORK' | 'ABORT_ERR' | 'ERR_SONETEL_INTERNAL'"
+        ts_type = "'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_SONETEL_AUTH' | 'ERR_SONETEL_HTTP' | 'ERR_SONETEL_RESPONSE' | 'ERR_SONETEL_TIMEOUT' | 'ERR_SONETEL_NETWORK' | 'ERR_SONETEL_API' | 'ABORT_ERR' | 'ERR_SONETEL_INTERNAL'"
     )]
     pub code: String,
 }
@@ -308,7 +334,7 @@ pub struct StaleServedEvent {
     #[napi(js_name = "type", ts_type = "'stale-served'")]
     pub kind: String,
     #[napi(
-        ts_type = "'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_SONETEL_AUTH' | 'ERR_SONETEL_HTTP' | 'ERR_SONETEL_RESPONSE' | 'ERR_SONETEL_TIMEOUT' | 'ERR_SONETEL_NETWORK' | 'ABORT_ERR' | 'ERR_SONETEL_INTERNAL'"
+        ts_type = "'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_SONETEL_AUTH' | 'ERR_SONETEL_HTTP' | 'ERR_SONETEL_RESPONSE' | 'ERR_SONETEL_TIMEOUT' | 'ERR_SONETEL_NETWORK' | 'ERR_SONETEL_API' | 'ABORT_ERR' | 'ERR_SONETEL_INTERNAL'"
     )]
     pub code: String,
 }
@@ -523,6 +549,7 @@ pub fn panic_for_testing<'e>(env: &'e Env, place: String) -> napi::Result<Unknow
 #[napi]
 pub struct TokenManager {
     core: Arc<manager::TokenManager>,
+    api_url: reqwest::Url,
 }
 
 #[napi]
@@ -543,7 +570,10 @@ impl TokenManager {
             let listener = binding::events::listener(env, a.on_token, a.on_event, password)?;
             let core = manager::TokenManager::new(a.config, a.restored, listener);
             Instance::get(env)?.adopt(&core);
-            Ok(TokenManager { core })
+            Ok(TokenManager {
+                core,
+                api_url: a.api_url,
+            })
         })();
         built.map_err(|f: Failure| call::thrown(env, &f))
     }
@@ -656,6 +686,63 @@ impl TokenManager {
         let stale = args::token(&stale_access_token, "staleAccessToken")
             .map_err(|f| call::thrown(env, &f))?;
         Ok(self.core.invalidate(Some(stale.expose())))
+    }
+
+    /// `fetch` for Sonetel's REST API, with the manager's token: the same arguments and
+    /// result as the global `fetch` (a standard `Response`). A path is resolved against
+    /// `apiUrl`; a URL on any other origin (or with a user name or password) rejects with
+    /// `ERR_INVALID_ARG_VALUE`, and a redirect to another origin is not followed: the
+    /// token goes nowhere else. On a 401 it invalidates that token and retries once with a
+    /// new one, when the body can be sent again (not a stream). The manager's `timeoutMs`,
+    /// `proxy` and `ca` apply; so does `init.signal`. Bodies are read whole, up to 16 MiB.
+    ///
+    /// @example
+    /// ```ts
+    /// const res = await manager.fetch('/make-calls/call/call-back', {
+    ///   method: 'POST',
+    ///   headers: { 'content-type': 'application/json' },
+    ///   body: JSON.stringify({ call1: '+46701234567', call2: '+46812345678' }),
+    /// })
+    /// ```
+    #[napi(
+        ts_args_type = "input: string | URL | Request, init?: RequestInit",
+        ts_return_type = "Promise<Response>"
+    )]
+    pub fn fetch<'e>(
+        &self,
+        env: &'e Env,
+        input: Unknown<'e>,
+        init: Unknown<'e>,
+    ) -> napi::Result<Unknown<'e>> {
+        binding::api::fetch(env, &self.core, &self.api_url, input, init)
+    }
+
+    /// Calls Sonetel's JSON API and resolves with the `response` member of a
+    /// `{"status":"success"}` answer. `{acc_id}` and `{user_id}` in the path are filled
+    /// from the token's claims. A `{"status":"failed"}` answer rejects with
+    /// `ERR_SONETEL_API` (`status`, `apiCode`, `detail`), whatever its HTTP status; any
+    /// other non-2xx answer with `ERR_SONETEL_HTTP`. `json` is sent as the body (and makes
+    /// the method `POST` unless `method` says otherwise); `query` adds to the query string.
+    ///
+    /// @example
+    /// ```ts
+    /// const account = await manager.api<{ account_id: number }>('/account/{acc_id}')
+    /// const { session_id } = await manager.api<{ session_id: string }>('/make-calls/call/call-back', {
+    ///   json: { call1: '+46701234567', call2: '+46812345678' },
+    /// })
+    /// ```
+    #[napi(
+        ts_generic_types = "T = unknown",
+        ts_args_type = "path: string, options?: ApiOptions",
+        ts_return_type = "Promise<T>"
+    )]
+    pub fn api<'e>(
+        &self,
+        env: &'e Env,
+        path: Unknown<'e>,
+        options: Unknown<'e>,
+    ) -> napi::Result<Unknown<'e>> {
+        binding::api::api(env, &self.core, &self.api_url, path, options)
     }
 
     /// What `JSON.stringify(manager)` shows: no secrets, only whether a token is cached.

@@ -61,6 +61,7 @@ function parseBody(body, contentType = '') {
 async function startSonetelServer(options = {}) {
   const users = { ...DEFAULT_USERS, ...(options.users || {}) }
   const refreshTokens = new Map() // token -> { email, exp }
+  const accessTokens = new Map() // token -> { email, exp, userId, accId }
   const faults = []
   const sockets = new Set()
   let nextUserId = 1000
@@ -86,8 +87,10 @@ async function startSonetelServer(options = {}) {
       exp: now + state.accessTokenLifetime, iat: now, user_id: userId, acc_id: accId,
       authorities: ['ROLE_USER'], jti, client_id: 'sonetel-api',
     }
+    const accessToken = jwt(claims)
+    accessTokens.set(accessToken, { email, exp: claims.exp, userId, accId })
     const answer = {
-      access_token: jwt(claims), token_type: 'bearer', expires_in: state.accessTokenLifetime - 1,
+      access_token: accessToken, token_type: 'bearer', expires_in: state.accessTokenLifetime - 1,
       scope: SCOPE, user_id: userId, acc_id: accId, jti,
     }
     if (wantRefresh) {
@@ -267,6 +270,13 @@ async function startSonetelServer(options = {}) {
     clearFaults() { faults.length = 0 },
     /** Makes every refresh token issued so far invalid. */
     revokeRefreshTokens() { refreshTokens.clear() },
+    /** Makes every access token issued so far invalid (the API stand-in answers 401). */
+    revokeAccessTokens() { accessTokens.clear() },
+    /** What an access token stands for, while it is valid by the server's clock; else null. */
+    accessTokenInfo(token) {
+      const known = accessTokens.get(token)
+      return known && known.exp > Date.now() / 1000 + state.clockOffset ? known : null
+    },
     reset() { state.requests.length = 0; Object.keys(state.counts).forEach((k) => { state.counts[k] = 0 }); faults.length = 0 },
     openConnections: () => sockets.size,
     async close() {

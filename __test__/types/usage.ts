@@ -49,7 +49,11 @@ async function main(): Promise<void> {
       else if (e.type === 'refused') console.log(e.delayMs)
     },
   })
-  console.log(dropped, accId, expiresAt, watched)
+  const res: Response = await manager.fetch('/account/{acc_id}', { method: 'GET', signal: AbortSignal.timeout(1000) })
+  const account = await manager.api<{ account_id: number }>('/account/{acc_id}', { query: { page: 1 } })
+  const accountId: number = account.account_id
+  const untyped: unknown = await manager.api('/make-calls/call/call-back', { json: { call1: '+4670', call2: '+4681' } })
+  console.log(dropped, accId, expiresAt, watched, res.status, accountId, untyped)
 
   // @ts-expect-error the user name must be a string
   await createAccessToken(42, 'secret')

@@ -12,7 +12,8 @@ use napi::{Env, JsValue, ValueType};
 use super::error::Failure;
 use super::instance::Instance;
 use super::js;
-use crate::core::client::RequestOptions;
+use crate::core::api::DEFAULT_API_URL;
+use crate::core::client::{parse_api_url, RequestOptions};
 use crate::core::error::Invalid;
 use crate::core::manager::{
     ManagerConfig, DEFAULT_AUTH_FAILURE_COOLDOWN, DEFAULT_REFRESH_MARGIN, DEFAULT_RETRIES,
@@ -20,6 +21,7 @@ use crate::core::manager::{
 };
 use crate::core::secret::Secret;
 use crate::core::token::{TokenResponse, MAX_TOKEN_LEN};
+use reqwest::Url;
 
 /// Longest user name or password we accept: far above any real one, far below abuse.
 const MAX_CREDENTIAL_LEN: usize = 8 * 1024;
@@ -48,6 +50,7 @@ const MANAGER_OPTIONS: &[&str] = &[
     "token",
     "onToken",
     "onEvent",
+    "apiUrl",
 ];
 /// The options of `getAccessToken()` and `authorizationHeader()`.
 const CALL_OPTIONS: &[&str] = &["signal"];
@@ -78,6 +81,24 @@ impl<'e> Options<'e> {
         value: &Unknown<'e>,
         path: &'static str,
         known: &[&str],
+    ) -> Result<Option<Self>, Failure> {
+        Self::read_fields(env, value, path, Some(known))
+    }
+
+    /// An object of any own properties (a query string's fields, say).
+    pub fn read_any(
+        env: &'e Env,
+        value: &Unknown<'e>,
+        path: &'static str,
+    ) -> Result<Option<Self>, Failure> {
+        Self::read_fields(env, value, path, None)
+    }
+
+    fn read_fields(
+        env: &'e Env,
+        value: &Unknown<'e>,
+        path: &'static str,
+        known: Option<&[&str]>,
     ) -> Result<Option<Self>, Failure> {
         if js::is_nullish(value) {
             return Ok(None);
@@ -120,7 +141,7 @@ impl<'e> Options<'e> {
                 continue;
             };
             let name = js::read_utf8(name, 1024, path)?;
-            if !known.contains(&name.as_str()) {
+            if let Some(known) = known.filter(|k| !k.contains(&name.as_str())) {
                 return Err(unknown_option(path, &name, known));
             }
             let field = js::guard(
@@ -140,8 +161,13 @@ impl<'e> Options<'e> {
     }
 
     /// The field `name`, if it was given.
-    fn get(&self, name: &str) -> Option<Unknown<'e>> {
+    pub fn field(&self, name: &str) -> Option<Unknown<'e>> {
         self.fields.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
+    }
+
+    /// Every field given, in the object's order.
+    pub fn fields(&self) -> impl Iterator<Item = (&str, &Unknown<'e>)> {
+        self.fields.iter().map(|(n, v)| (n.as_str(), v))
     }
 
     fn path(&self, name: &str) -> String {
@@ -149,21 +175,21 @@ impl<'e> Options<'e> {
     }
 
     fn number(&self, name: &str) -> Result<Option<f64>, Failure> {
-        self.get(name)
+        self.field(name)
             .map(|v| js::number(&v).ok_or_else(|| wrong_type(&v, &self.path(name), "a number")))
             .transpose()
     }
 
     fn boolean(&self, name: &str) -> Result<Option<bool>, Failure> {
-        self.get(name)
+        self.field(name)
             .map(|v| js::boolean(&v).ok_or_else(|| wrong_type(&v, &self.path(name), "a boolean")))
             .transpose()
     }
 
     /// A string that is not a secret (a URL), read as UTF-8.
-    fn plain_string(&self, name: &str) -> Result<Option<String>, Failure> {
+    pub fn text(&self, name: &str) -> Result<Option<String>, Failure> {
         let path = self.path(name);
-        self.get(name)
+        self.field(name)
             .map(|v| js::string(&v).ok_or_else(|| wrong_type(&v, &path, "a string")))
             .transpose()?
             .map(|s| js::read_utf8(s, 16 * 1024, &path))
@@ -186,8 +212,8 @@ impl<'e> Options<'e> {
         Ok(Some(Duration::from_secs_f64(ms / 1000.0)))
     }
 
-    fn signal(&self) -> Result<Option<Unknown<'e>>, Failure> {
-        let Some(signal) = self.get("signal") else {
+    pub fn signal(&self) -> Result<Option<Unknown<'e>>, Failure> {
+        let Some(signal) = self.field("signal") else {
             return Ok(None);
         };
         let path = self.path("signal");
@@ -307,7 +333,7 @@ pub struct CallOptions<'e> {
 fn request_options(options: Option<&Options>) -> Result<RequestOptions, Failure> {
     let mut request = RequestOptions::default();
     let Some(o) = options else { return Ok(request) };
-    if let Some(url) = o.plain_string("tokenUrl")? {
+    if let Some(url) = o.text("tokenUrl")? {
         request
             .set_token_url(&url)
             .map_err(invalid(&o.path("tokenUrl")))?;
@@ -320,10 +346,10 @@ fn request_options(options: Option<&Options>) -> Result<RequestOptions, Failure>
     if let Some(refresh) = o.boolean("refresh")? {
         request.refresh = refresh;
     }
-    if let Some(ca) = o.get("ca") {
+    if let Some(ca) = o.field("ca") {
         ca_option(o.env, &ca, &mut request, &o.path("ca"))?;
     }
-    if let Some(proxy) = o.plain_string("proxy")? {
+    if let Some(proxy) = o.text("proxy")? {
         request
             .set_proxy(&proxy)
             .map_err(invalid(&o.path("proxy")))?;
@@ -348,6 +374,35 @@ pub fn signal_only<'e>(env: &'e Env, value: &Unknown<'e>) -> Result<Option<Unkno
     }
 }
 
+/// The items of an array (at most 1000).
+pub fn array_items<'e>(
+    env: &'e Env,
+    value: &Unknown<'e>,
+    path: &str,
+) -> Result<Vec<Unknown<'e>>, Failure> {
+    let array = js::object(value).ok_or_else(|| wrong_type(value, path, "an array"))?;
+    let unreadable = || Failure::ArgValue(format!("{path} could not be read"));
+    let len = js::guard(
+        env,
+        || array.get_named_property_unchecked::<u32>("length"),
+        unreadable,
+    )?;
+    if len > 1000 {
+        return Err(Failure::ArgValue(format!(
+            "{path} has more than 1000 items"
+        )));
+    }
+    (0..len)
+        .map(|i| {
+            js::guard(
+                env,
+                || array.get_element::<Unknown>(i),
+                || Failure::ArgValue(format!("{path}[{i}] could not be read")),
+            )
+        })
+        .collect()
+}
+
 /// `ca`: a PEM string or Buffer, or an array of them.
 fn ca_option(
     env: &Env,
@@ -358,26 +413,8 @@ fn ca_option(
     if !value.is_array().unwrap_or(false) {
         return ca_one(value, request, path);
     }
-    let array =
-        js::object(value).ok_or_else(|| wrong_type(value, path, "a PEM string or Buffer"))?;
-    let unreadable = || Failure::ArgValue(format!("{path} could not be read"));
-    let len = js::guard(
-        env,
-        || array.get_named_property_unchecked::<u32>("length"),
-        unreadable,
-    )?;
-    if len > 1000 {
-        return Err(Failure::ArgValue(format!(
-            "{path} lists more than 1000 certificates"
-        )));
-    }
-    for i in 0..len {
-        let item = js::guard(
-            env,
-            || array.get_element::<Unknown>(i),
-            || Failure::ArgValue(format!("{path}[{i}] could not be read")),
-        )?;
-        ca_one(&item, request, &format!("{path}[{i}]"))?;
+    for (i, item) in array_items(env, value, path)?.iter().enumerate() {
+        ca_one(item, request, &format!("{path}[{i}]"))?;
     }
     Ok(())
 }
@@ -397,6 +434,8 @@ pub struct ManagerArgs<'e> {
     pub restored: Option<TokenResponse>,
     pub on_token: Option<Unknown<'e>>,
     pub on_event: Option<Unknown<'e>>,
+    /// The origin of Sonetel's REST API, the only place `fetch` and `api` send the token.
+    pub api_url: Url,
 }
 
 pub fn manager_options<'e>(env: &'e Env, value: &Unknown<'e>) -> Result<ManagerArgs<'e>, Failure> {
@@ -407,7 +446,7 @@ pub fn manager_options<'e>(env: &'e Env, value: &Unknown<'e>) -> Result<ManagerA
             "an object with username and password",
         ));
     };
-    let username = match o.get("username") {
+    let username = match o.field("username") {
         Some(v) => username(&v, "options.username")?,
         None => {
             return Err(Failure::ArgType(
@@ -415,7 +454,7 @@ pub fn manager_options<'e>(env: &'e Env, value: &Unknown<'e>) -> Result<ManagerA
             ))
         }
     };
-    let password = match o.get("password") {
+    let password = match o.field("password") {
         Some(v) => password(&v, "options.password")?,
         None => {
             return Err(Failure::ArgType(
@@ -439,7 +478,7 @@ pub fn manager_options<'e>(env: &'e Env, value: &Unknown<'e>) -> Result<ManagerA
     let retry_delay = o
         .millis("retryDelayMs", false)?
         .unwrap_or(DEFAULT_RETRY_DELAY);
-    let restored = match o.get("token") {
+    let restored = match o.field("token") {
         None => None,
         Some(t) if js::kind(&t) == ValueType::Null => None,
         Some(t) if js::kind(&t) == ValueType::Object && !t.is_array().unwrap_or(true) => {
@@ -451,7 +490,7 @@ pub fn manager_options<'e>(env: &'e Env, value: &Unknown<'e>) -> Result<ManagerA
         .millis("authFailureCooldownMs", false)?
         .unwrap_or(DEFAULT_AUTH_FAILURE_COOLDOWN);
     let auto_refresh = o.boolean("autoRefresh")?.unwrap_or(false);
-    let function = |name: &str| match o.get(name) {
+    let function = |name: &str| match o.field(name) {
         Some(f) if js::kind(&f) == ValueType::Function => Ok(Some(f)),
         Some(f) => Err(wrong_type(&f, &o.path(name), "a function")),
         None => Ok(None),
@@ -470,6 +509,12 @@ pub fn manager_options<'e>(env: &'e Env, value: &Unknown<'e>) -> Result<ManagerA
         restored,
         on_token: function("onToken")?,
         on_event: function("onEvent")?,
+        api_url: match o.text("apiUrl")? {
+            Some(url) => parse_api_url(&url).map_err(invalid("options.apiUrl"))?,
+            None => {
+                Url::parse(DEFAULT_API_URL).map_err(|_| js::internal(env, "default API URL"))?
+            }
+        },
     })
 }
 

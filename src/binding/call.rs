@@ -153,9 +153,30 @@ where
     F: Future<Output = Result<T, AuthError>> + Send + 'static,
     J: for<'a> FnOnce(&'a Env, T) -> Result<Unknown<'a>, Failure> + 'static,
 {
+    match Deferred::new(env) {
+        Ok((deferred, promise)) => {
+            spawn_into(env, deferred, signal, work, to_js);
+            Ok(promise)
+        }
+        Err(f) => rejected(env, f),
+    }
+}
+
+/// [`spawn`], settling a promise made earlier.
+pub fn spawn_into<'e, T, F, J>(
+    env: &'e Env,
+    deferred: Deferred,
+    signal: Option<Unknown<'e>>,
+    work: F,
+    to_js: J,
+) where
+    T: Send + 'static,
+    F: Future<Output = Result<T, AuthError>> + Send + 'static,
+    J: for<'a> FnOnce(&'a Env, T) -> Result<Unknown<'a>, Failure> + 'static,
+{
     let instance = match Instance::get(env) {
         Ok(i) => i,
-        Err(f) => return rejected(env, f),
+        Err(f) => return deferred.settle(env, Err((f, None))),
     };
     let cancel = CancelToken::default();
     let mut hook = None;
@@ -163,20 +184,11 @@ where
         match SignalHook::attach(env, &instance, signal, cancel.clone()) {
             Ok(Ok(h)) => hook = Some(h),
             Ok(Err(reason)) => {
-                return settled(env, Err((Failure::Core(AuthError::Aborted), reason)))
+                return deferred.settle(env, Err((Failure::Core(AuthError::Aborted), reason)))
             }
-            Err(f) => return rejected(env, f),
+            Err(f) => return deferred.settle(env, Err((f, None))),
         }
     }
-    let (deferred, promise) = match Deferred::new(env) {
-        Ok(d) => d,
-        Err(f) => {
-            if let Some(h) = hook {
-                h.detach(env, false);
-            }
-            return rejected(env, f);
-        }
-    };
     let finish = finisher(move |env: &Env, outcome: Box<dyn Any + Send>| {
         let outcome = match outcome.downcast::<Result<T, AuthError>>() {
             Ok(outcome) => *outcome,
@@ -196,14 +208,8 @@ where
     let id = match instance.add(env, pending) {
         Ok(id) => id,
         Err(pending) => {
-            pending.deferred.settle(
-                env,
-                Err((
-                    AuthError::Internal("the environment is shutting down".into()).into(),
-                    None,
-                )),
-            );
-            return Ok(promise);
+            let shutting = AuthError::Internal("the environment is shutting down".into());
+            return pending.deferred.settle(env, Err((shutting.into(), None)));
         }
     };
     let mailbox = std::sync::Arc::clone(&instance.mailbox);
@@ -216,7 +222,6 @@ where
             pending.deferred.settle(env, Err((e.into(), None)));
         }
     }
-    Ok(promise)
 }
 
 /// Pins down the closure's signature: it takes the environment it runs in and returns

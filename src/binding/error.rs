@@ -35,6 +35,7 @@ impl Failure {
                 AuthError::Auth { .. } | AuthError::CoolingDown { .. } => "ERR_SONETEL_AUTH",
                 AuthError::Http { .. } => "ERR_SONETEL_HTTP",
                 AuthError::Response { .. } => "ERR_SONETEL_RESPONSE",
+                AuthError::Api { .. } => "ERR_SONETEL_API",
                 AuthError::Timeout { .. } => "ERR_SONETEL_TIMEOUT",
                 AuthError::Network(_) => "ERR_SONETEL_NETWORK",
                 AuthError::Aborted => "ABORT_ERR",
@@ -114,6 +115,14 @@ impl Failure {
             }
             match e {
                 AuthError::Http { body, .. } => props.push(("body", js::js_string(env, body)?)),
+                AuthError::Api { code, detail, .. } => {
+                    if let Some(code) = code {
+                        props.push(("apiCode", js::js_string(env, code)?));
+                    }
+                    if let Some(detail) = detail {
+                        props.push(("detail", js::js_string(env, detail)?));
+                    }
+                }
                 AuthError::Aborted => {
                     props.push(("name", js::js_string(env, "AbortError")?));
                     if let Some(reason) =

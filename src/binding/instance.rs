@@ -158,6 +158,8 @@ struct Live {
     abort_signal: Option<(JsFn, JsFn)>,
     /// The token managers made here: their fetches stop with the environment.
     managers: Vec<Weak<TokenManager>>,
+    /// `prepare` and `respond` of `fetch.js`, compiled on first use.
+    fetch_helpers: Option<(JsFn, JsFn)>,
 }
 
 impl Instance {
@@ -235,6 +237,7 @@ impl Instance {
                 json_stringify,
                 abort_signal,
                 managers: Vec::new(),
+                fetch_helpers: None,
             })),
             mailbox: Arc::new(Mailbox(Mutex::new(MailboxState {
                 wake: Some(wake),
@@ -321,6 +324,35 @@ impl Instance {
             &[value],
         )?;
         js::read_utf8(js::string(&text)?, max_len, "").ok()
+    }
+
+    /// `prepare` and `respond` of `fetch.js` (see there), compiled the first time.
+    pub fn fetch_helpers<'e>(&self, env: &'e Env) -> Result<(Unknown<'e>, Unknown<'e>), Failure> {
+        let fail = || js::internal(env, "could not set up fetch");
+        let mut live = self.live.borrow_mut();
+        let live = live.as_mut().ok_or_else(fail)?;
+        if live.fetch_helpers.is_none() {
+            let helpers = js::guard(
+                env,
+                || env.run_script::<_, Unknown>(include_str!("fetch.js")),
+                fail,
+            )?;
+            let helpers = js::object(&helpers).ok_or_else(fail)?;
+            let get = |name: &str| -> Result<JsFn, Failure> {
+                let f = js::guard(
+                    env,
+                    || helpers.get_named_property_unchecked::<Unknown>(name),
+                    fail,
+                )?;
+                let f = js::function(&f).ok_or_else(fail)?;
+                js::guard(env, || f.create_ref(), fail)
+            };
+            live.fetch_helpers = Some((get("prepare")?, get("respond")?));
+        }
+        let (prepare, respond) = live.fetch_helpers.as_ref().ok_or_else(fail)?;
+        let prepare = js::guard(env, || prepare.borrow_back(env), fail)?;
+        let respond = js::guard(env, || respond.borrow_back(env), fail)?;
+        Ok((prepare.to_unknown(), respond.to_unknown()))
     }
 
     /// `AbortSignal.any([signal])`: a signal of our own that follows `signal`, which other

@@ -259,6 +259,18 @@ pub fn js_string<'e>(env: &'e Env, text: &str) -> Result<Unknown<'e>, Failure> {
         .map_err(|_| internal(env, "could not create a string"))
 }
 
+/// A JavaScript boolean.
+pub fn boolean_value(env: &Env, b: bool) -> Result<Unknown<'_>, Failure> {
+    let mut raw = ptr::null_mut();
+    // SAFETY: `env` is the environment of this thread's callback; `raw` outlives the call.
+    let status = unsafe { sys::napi_get_boolean(env.raw(), b, &mut raw) };
+    if status != sys::Status::napi_ok {
+        return Err(internal(env, "could not create a boolean"));
+    }
+    // SAFETY: N-API returned `raw` for this environment.
+    Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), raw) })
+}
+
 /// A JavaScript number.
 pub fn js_number(env: &Env, n: f64) -> Result<Unknown<'_>, Failure> {
     env.create_double(n)

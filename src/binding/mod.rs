@@ -2,6 +2,7 @@
 //! the state each JavaScript environment owns. No HTTP here; everything that talks to
 //! Sonetel lives in `crate::core`.
 
+pub mod api;
 pub mod args;
 pub mod call;
 pub mod error;

@@ -260,9 +260,13 @@ pub struct RawResponse {
     pub status: u16,
     pub retry_after: Option<Duration>,
     pub body: Vec<u8>,
-    /// The body was larger than [`MAX_BODY`]; `body` holds its start only.
+    /// The body was larger than the cap; `body` holds its start only.
     pub over_cap: bool,
+    /// The answer's headers, for an API call; token requests do not keep them.
+    pub headers: Option<HeaderMap>,
 }
+
+const USER_AGENT_VALUE: &str = concat!("sonetel-auth/", env!("CARGO_PKG_VERSION"));
 
 /// POSTs `body` to the token endpoint with Sonetel's Basic credentials, all within the
 /// deadline, and reads at most [`MAX_BODY`] bytes of the answer.
@@ -277,13 +281,40 @@ pub async fn post(
         .header(AUTHORIZATION, client_authorization())
         .header(CONTENT_TYPE, content_type)
         .header(ACCEPT, "application/json")
-        .header(
-            USER_AGENT,
-            concat!("sonetel-auth/", env!("CARGO_PKG_VERSION")),
-        )
+        .header(USER_AGENT, USER_AGENT_VALUE)
         .body(bytes::Bytes::from_owner(body));
-    let network = |e: reqwest::Error| AuthError::Network(describe(&e, &opts.token_url));
-    let limiter = limiter_for(&opts.token_url);
+    exchange(opts, &opts.token_url, request, MAX_BODY, false).await
+}
+
+/// Sends one request to `url` through the client `opts` set up (the same proxy, trust and
+/// deadline as token requests), without following redirects, and reads at most `cap`
+/// bytes of the answer, keeping its headers.
+pub async fn send(
+    opts: &RequestOptions,
+    method: reqwest::Method,
+    url: &Url,
+    headers: HeaderMap,
+    body: Option<bytes::Bytes>,
+    cap: usize,
+) -> Result<RawResponse, AuthError> {
+    let client = client_for(&opts.tls)?;
+    let mut request = client.request(method, url.clone()).headers(headers);
+    if let Some(body) = body {
+        request = request.body(body);
+    }
+    exchange(opts, url, request, cap, true).await
+}
+
+/// One request and its answer, within the deadline and the endpoint's in-flight cap.
+async fn exchange(
+    opts: &RequestOptions,
+    url: &Url,
+    request: reqwest::RequestBuilder,
+    cap: usize,
+    keep_headers: bool,
+) -> Result<RawResponse, AuthError> {
+    let network = |e: reqwest::Error| AuthError::Network(describe(&e, url));
+    let limiter = limiter_for(url);
     let exchange = async {
         let _permit = limiter
             .acquire()
@@ -292,14 +323,13 @@ pub async fn post(
         let mut response = request.send().await.map_err(network)?;
         let status = response.status().as_u16();
         let retry_after = retry_after(response.headers());
+        let headers = keep_headers.then(|| response.headers().clone());
         let mut body = Vec::new();
-        let mut over_cap = response
-            .content_length()
-            .is_some_and(|n| n > MAX_BODY as u64);
+        let mut over_cap = response.content_length().is_some_and(|n| n > cap as u64);
         while !over_cap {
             match response.chunk().await.map_err(network)? {
-                Some(chunk) if body.len() + chunk.len() > MAX_BODY => {
-                    let room = MAX_BODY - body.len();
+                Some(chunk) if body.len() + chunk.len() > cap => {
+                    let room = cap - body.len();
                     body.extend_from_slice(&chunk[..room]);
                     over_cap = true;
                 }
@@ -313,6 +343,7 @@ pub async fn post(
             retry_after,
             body,
             over_cap,
+            headers,
         })
     };
     tokio::time::timeout(opts.timeout, exchange)
@@ -320,6 +351,11 @@ pub async fn post(
         .unwrap_or(Err(AuthError::Timeout {
             timeout: opts.timeout,
         }))
+}
+
+/// Checks an API origin (`apiUrl`): https, or http to loopback; no user name or password.
+pub fn parse_api_url(raw: &str) -> Result<Url, Invalid> {
+    parse_http_url(raw)
 }
 
 /// `Retry-After` as a wait from now: delta-seconds, or an HTTP date.

@@ -49,8 +49,15 @@ pub enum AuthError {
         /// From a `Retry-After` header, when the server sent one we could read.
         retry_after: Option<Duration>,
     },
-    /// A 2xx whose body is not a usable token response.
+    /// A 2xx whose body is not a usable token response (or API answer).
     Response { status: u16, reason: String },
+    /// Sonetel's REST API answered `{"status":"failed", "response": {code, detail}}`,
+    /// whatever the HTTP status.
+    Api {
+        status: u16,
+        code: Option<String>,
+        detail: Option<String>,
+    },
     /// The deadline passed.
     Timeout { timeout: Duration },
     /// DNS, connect, TLS, reset.
@@ -87,7 +94,8 @@ impl AuthError {
         match self {
             AuthError::Auth { status, .. }
             | AuthError::Http { status, .. }
-            | AuthError::Response { status, .. } => Some(*status),
+            | AuthError::Response { status, .. }
+            | AuthError::Api { status, .. } => Some(*status),
             AuthError::CoolingDown { refusal, .. } => refusal.status(),
             _ => None,
         }
@@ -130,6 +138,9 @@ impl AuthError {
                 **refusal = inner.redact(secrets);
             }
             AuthError::Http { body, .. } => scrub(body),
+            AuthError::Api {
+                detail: Some(d), ..
+            } => scrub(d),
             AuthError::Network(m) | AuthError::Response { reason: m, .. } => scrub(m),
             _ => {}
         }
@@ -161,20 +172,28 @@ impl fmt::Display for AuthError {
                 "{refusal}; the password is not sent again for another {} s",
                 remaining.as_secs().max(1)
             ),
-            AuthError::Http { status, .. } => {
-                write!(f, "Sonetel token endpoint answered HTTP {status}")
-            }
+            AuthError::Http { status, .. } => write!(f, "Sonetel answered HTTP {status}"),
             AuthError::Response { status, reason } => {
-                write!(
-                    f,
-                    "Sonetel token endpoint answered HTTP {status} with {reason}"
-                )
+                write!(f, "Sonetel answered HTTP {status} with {reason}")
             }
-            AuthError::Timeout { timeout } => write!(
-                f,
-                "no complete answer from the token endpoint within {} ms",
-                timeout.as_millis()
-            ),
+            AuthError::Api {
+                status,
+                code,
+                detail,
+            } => {
+                write!(f, "Sonetel's API answered \"failed\" (HTTP {status}")?;
+                if let Some(code) = code {
+                    write!(f, ", {code}")?;
+                }
+                f.write_str(")")?;
+                match detail {
+                    Some(d) if !d.is_empty() => write!(f, ": {d}"),
+                    _ => Ok(()),
+                }
+            }
+            AuthError::Timeout { timeout } => {
+                write!(f, "no complete answer within {} ms", timeout.as_millis())
+            }
             AuthError::Network(m) => write!(f, "network error: {m}"),
             AuthError::Aborted => f.write_str("The operation was aborted"),
             AuthError::Config(m) => f.write_str(m),

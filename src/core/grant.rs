@@ -193,6 +193,7 @@ mod tests {
             retry_after: None,
             body: body.as_bytes().to_vec(),
             over_cap: false,
+            headers: None,
         }
     }
 

@@ -215,6 +215,12 @@ impl TokenManager {
         }
     }
 
+    /// Where and how its requests go: the token endpoint's client, trust and deadline, which
+    /// API calls share.
+    pub fn request_options(&self) -> &RequestOptions {
+        &self.config.request
+    }
+
     /// `token`'s life as this manager sees it now.
     pub fn life_of(&self, token: &TokenResponse) -> Life {
         Self::life(token, self.lock().skew)

@@ -4,6 +4,7 @@
 //! JavaScript, error codes included.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod client;
 pub mod error;
 pub mod grant;

@@ -1,0 +1,335 @@
+//! Calling Sonetel's REST API with a manager's token: requests stay on the API origin
+//! (the token never goes anywhere else, not even through a redirect), the token is added
+//! as a bearer header, a 401 is answered by one new token and one retry, and Sonetel's
+//! envelope (`{"status":"success"|"failed","response":…}`) is read.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, LOCATION, USER_AGENT};
+use reqwest::{Method, Url};
+use serde_json::Value;
+
+use super::client::{self, RequestOptions};
+use super::error::{truncate_utf8, AuthError, Invalid, HTTP_BODY_EXCERPT};
+use super::manager::TokenManager;
+use super::token::{decode_claims, TokenResponse};
+
+pub const DEFAULT_API_URL: &str = "https://public-api.sonetel.com";
+/// Largest API answer read; Sonetel's are JSON of a few KiB.
+pub const MAX_API_BODY: usize = 16 * 1024 * 1024;
+const MAX_REDIRECTS: usize = 5;
+
+/// One request to the API, checked.
+#[derive(Debug)]
+pub struct ApiRequest {
+    pub method: Method,
+    /// Absolute, on the API origin. `{acc_id}` and `{user_id}` in its path are filled from
+    /// the claims of the token that is sent.
+    pub url: Url,
+    pub headers: HeaderMap,
+    pub body: Option<Bytes>,
+    /// The body can be sent again (not a stream): a 401 may be retried with a new token.
+    pub replayable: bool,
+    /// Follow redirects that stay on the API origin; others are handed back unfollowed.
+    pub follow_redirects: bool,
+}
+
+/// The API's answer, as it came.
+#[derive(Debug)]
+pub struct ApiResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    /// The URL that answered, after any redirect followed.
+    pub url: Url,
+    pub redirected: bool,
+}
+
+/// Whether two URLs share scheme, host and port.
+pub fn same_origin(a: &Url, b: &Url) -> bool {
+    a.origin() == b.origin()
+}
+
+/// `input` (a path relative to `base`, or an absolute URL) as an absolute URL on the
+/// API origin. Another origin, or a user name or password in the URL, is refused: the
+/// token would go there.
+pub fn resolve(base: &Url, input: &str) -> Result<Url, Invalid> {
+    let url = base
+        .join(input)
+        .map_err(|_| Invalid::new("is not a valid URL or path"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Invalid::new("must not carry a user name or password"));
+    }
+    if !same_origin(&url, base) {
+        return Err(Invalid::new(format!(
+            "is not on the API origin {}: the token is only sent there",
+            base.origin().ascii_serialization()
+        )));
+    }
+    Ok(url)
+}
+
+/// `{acc_id}` and `{user_id}` in the path, from the token's claims.
+fn fill_claims(url: &Url, token: &TokenResponse) -> Result<Url, AuthError> {
+    if !url.path().contains('{') && !url.path().contains("%7B") {
+        return Ok(url.clone());
+    }
+    let claims = decode_claims(token.access_token()).unwrap_or_default();
+    let mut path = url.path().replace("%7B", "{").replace("%7D", "}");
+    for name in ["acc_id", "user_id"] {
+        let placeholder = format!("{{{name}}}");
+        if !path.contains(&placeholder) {
+            continue;
+        }
+        let value = match claims.get(name) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => {
+                return Err(AuthError::Config(format!(
+                    "the path names {placeholder}, but the token has no {name} claim"
+                )))
+            }
+        };
+        let encoded: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
+        path = path.replace(&placeholder, &encoded);
+    }
+    let mut filled = url.clone();
+    filled.set_path(&path);
+    Ok(filled)
+}
+
+/// Sends `request` with the manager's token. A 401 invalidates exactly that token and
+/// retries once with a new one, when the body can be sent again.
+pub async fn fetch(
+    manager: Arc<TokenManager>,
+    options: RequestOptions,
+    request: ApiRequest,
+) -> Result<ApiResponse, AuthError> {
+    let mut retried = false;
+    loop {
+        let token = manager.subscribe()?.wait().await?;
+        let url = fill_claims(&request.url, &token)?;
+        let response = send_following(&options, &request, url, &token).await?;
+        if response.status == 401 && !retried {
+            // Whether or not this request can be sent again, the next one gets a new token.
+            manager.invalidate(Some(token.access_token()));
+            if request.replayable {
+                retried = true;
+                continue;
+            }
+        }
+        return Ok(response);
+    }
+}
+
+/// One request with its redirects: followed while they stay on the origin (with the
+/// method and body rules of `fetch`), handed back unfollowed when they do not.
+async fn send_following(
+    options: &RequestOptions,
+    request: &ApiRequest,
+    mut url: Url,
+    token: &TokenResponse,
+) -> Result<ApiResponse, AuthError> {
+    let origin = url.clone();
+    let mut method = request.method.clone();
+    let mut body = request.body.clone();
+    let mut headers = request.headers.clone();
+    let bearer =
+        HeaderValue::try_from(format!("Bearer {}", token.access_token())).map_err(|_| {
+            AuthError::Response {
+                status: 200,
+                reason: "an access token that is not a valid header value".into(),
+            }
+        })?;
+    headers.insert(AUTHORIZATION, bearer);
+    if !headers.contains_key(USER_AGENT) {
+        headers.insert(
+            USER_AGENT,
+            HeaderValue::from_static(concat!("sonetel-auth/", env!("CARGO_PKG_VERSION"))),
+        );
+    }
+    let mut redirected = false;
+    for hop in 0..=MAX_REDIRECTS {
+        let raw = client::send(
+            options,
+            method.clone(),
+            &url,
+            headers.clone(),
+            body.clone(),
+            MAX_API_BODY,
+        )
+        .await
+        .map_err(|e| e.redact(&[token.access_token()]))?;
+        if raw.over_cap {
+            return Err(AuthError::Response {
+                status: raw.status,
+                reason: format!("a body over {MAX_API_BODY} bytes"),
+            });
+        }
+        let answer_headers = raw.headers.unwrap_or_default();
+        let next = (request.follow_redirects && hop < MAX_REDIRECTS)
+            .then(|| redirect_target(raw.status, &answer_headers, &url))
+            .flatten()
+            .filter(|target| same_origin(target, &origin));
+        let follow = match next {
+            Some(target) => {
+                let drop_body = raw.status == 303
+                    || (matches!(raw.status, 301 | 302) && method == Method::POST);
+                // A 307 or 308 sends the body again, which a stream cannot do.
+                (drop_body || body.is_none() || request.replayable).then_some((target, drop_body))
+            }
+            None => None,
+        };
+        let Some((target, drop_body)) = follow else {
+            return Ok(ApiResponse {
+                status: raw.status,
+                headers: answer_headers,
+                body: raw.body,
+                url,
+                redirected,
+            });
+        };
+        if drop_body {
+            if method != Method::HEAD {
+                method = Method::GET;
+            }
+            body = None;
+            for name in [
+                "content-type",
+                "content-length",
+                "content-encoding",
+                "content-language",
+                "content-location",
+            ] {
+                headers.remove(HeaderName::from_static(name));
+            }
+        }
+        url = target;
+        redirected = true;
+    }
+    unreachable!("the loop returns on its last hop")
+}
+
+fn redirect_target(status: u16, headers: &HeaderMap, base: &Url) -> Option<Url> {
+    if !matches!(status, 301 | 302 | 303 | 307 | 308) {
+        return None;
+    }
+    let location = headers.get(LOCATION)?.to_str().ok()?;
+    base.join(location).ok()
+}
+
+/// Sonetel's envelope: the `response` member of a `{"status":"success"}` body (as JSON
+/// text), or the error the answer stands for: `Api` for `{"status":"failed"}` whatever
+/// the HTTP status, `Http` for any other non-2xx, `Response` for a 2xx that is not an
+/// envelope.
+pub fn envelope(response: &ApiResponse) -> Result<String, AuthError> {
+    let status = response.status;
+    let parsed = serde_json::from_slice::<Value>(&response.body).ok();
+    let state = parsed
+        .as_ref()
+        .and_then(|v| v.get("status"))
+        .and_then(Value::as_str);
+    match (state, parsed.as_ref()) {
+        (Some("failed"), Some(v)) => {
+            let inner = v.get("response");
+            let text = |name: &str| {
+                inner
+                    .and_then(|r| r.get(name))
+                    .and_then(|c| match c {
+                        Value::String(s) => Some(s.clone()),
+                        Value::Null => None,
+                        other => Some(other.to_string()),
+                    })
+                    .map(|s| truncate_utf8(&s, HTTP_BODY_EXCERPT).to_owned())
+            };
+            Err(AuthError::Api {
+                status,
+                code: text("code"),
+                detail: text("detail"),
+            })
+        }
+        (Some("success"), Some(v)) if (200..300).contains(&status) => Ok(v
+            .get("response")
+            .cloned()
+            .unwrap_or(Value::Null)
+            .to_string()),
+        _ if !(200..300).contains(&status) => Err(AuthError::Http {
+            status,
+            body: truncate_utf8(&String::from_utf8_lossy(&response.body), HTTP_BODY_EXCERPT)
+                .to_owned(),
+            retry_after: None,
+        }),
+        _ => Err(AuthError::Response {
+            status,
+            reason: "a body that is not Sonetel's {\"status\", \"response\"} envelope".into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_resolve_on_the_origin_only() {
+        let base = Url::parse("https://public-api.sonetel.com").unwrap();
+        assert_eq!(
+            resolve(&base, "/account/1").unwrap().as_str(),
+            "https://public-api.sonetel.com/account/1"
+        );
+        assert!(resolve(&base, "https://public-api.sonetel.com/x").is_ok());
+        for bad in [
+            "https://evil.example/account/1",
+            "//evil.example/x",
+            "http://public-api.sonetel.com/x",
+            "https://public-api.sonetel.com:8443/x",
+            "https://user:pw@public-api.sonetel.com/x",
+        ] {
+            assert!(resolve(&base, bad).is_err(), "{bad}");
+        }
+    }
+
+    fn answer(status: u16, body: &str) -> ApiResponse {
+        ApiResponse {
+            status,
+            headers: HeaderMap::new(),
+            body: body.as_bytes().to_vec(),
+            url: Url::parse("https://public-api.sonetel.com/").unwrap(),
+            redirected: false,
+        }
+    }
+
+    #[test]
+    fn the_envelope_decides_success_and_failure() {
+        assert_eq!(
+            envelope(&answer(200, r#"{"status":"success","response":{"a":1}}"#)).unwrap(),
+            r#"{"a":1}"#
+        );
+        let failed = envelope(&answer(
+            200,
+            r#"{"status":"failed","response":{"code":"INVALID_NUMBER","detail":"bad"}}"#,
+        ))
+        .unwrap_err();
+        assert_eq!(
+            failed,
+            AuthError::Api {
+                status: 200,
+                code: Some("INVALID_NUMBER".into()),
+                detail: Some("bad".into())
+            }
+        );
+        assert!(matches!(
+            envelope(&answer(500, "<html>")),
+            Err(AuthError::Http { status: 500, .. })
+        ));
+        assert!(matches!(
+            envelope(&answer(404, r#"{"status":"failed"}"#)),
+            Err(AuthError::Api { status: 404, .. })
+        ));
+        assert!(matches!(
+            envelope(&answer(200, "[]")),
+            Err(AuthError::Response { .. })
+        ));
+    }
+}
