@@ -130,17 +130,6 @@ export declare class TokenManager {
 }
 
 /**
- * @internal Test hook: panics inside the addon ('sync' or 'async') to show that a panic
- * rejects with `ERR_SONETEL_INTERNAL` instead of aborting the process.
- *
- * @example
- * ```ts
- * await __panicForTesting('async').catch((e) => e.code) // 'ERR_SONETEL_INTERNAL'
- * ```
- */
-export declare function __panicForTesting(place: string): Promise<never>
-
-/**
  * What the token endpoint answered: every field exactly as the server sent it.
  *
  * @example
@@ -533,8 +522,9 @@ export interface TokenRequestOptions {
    */
   ca?: string | Buffer | Array<string | Buffer>
   /**
-   * Send requests through this `http://` or `https://` proxy. Without it, the
-   * `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` environment variables apply.
+   * Send `https:` requests through this `http://` or `https://` proxy. Without it, the
+   * `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY` environment variables apply. A plain-http
+   * loopback URL never goes through a proxy (it would see the password).
    */
   proxy?: string
   /** Cancels the request; the promise rejects with an `AbortError` (`code` `ABORT_ERR`). */

@@ -836,7 +836,6 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.TokenManager = nativeBinding.TokenManager
-module.exports.__panicForTesting = nativeBinding.__panicForTesting
 module.exports.createAccessToken = nativeBinding.createAccessToken
 module.exports.decodeAccessToken = nativeBinding.decodeAccessToken
 module.exports.refreshAccessToken = nativeBinding.refreshAccessToken

@@ -44,6 +44,26 @@ test('ERR_SONETEL_AUTH: unknown user, answered 401 as Sonetel documents it', asy
   })
 })
 
+test('a long refresh token the server echoes is scrubbed before the description is cut', async () => {
+  const long = 'eyJhbGciOiJSUzI1NiJ9.' + 'A'.repeat(1500) + '.c2ln'
+  const { err } = await rejection(addon.refreshAccessToken(long, { tokenUrl }), 'ERR_SONETEL_AUTH', {
+    error_description: 'Invalid refresh token: [redacted]',
+  })
+  assertNoSecret(err, [long.slice(0, 40), 'AAAAAAAAAA'])
+})
+
+test('a password echoed URL-encoded, HTML-escaped or JSON-escaped is scrubbed too', async () => {
+  const password = 'p&ss <w0rd> "x"'
+  const echoes = [encodeURIComponent(password), new URLSearchParams({ p: password }).toString().slice(2),
+    password.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;'), JSON.stringify(password).slice(1, -1)]
+  server.fault('body', { times: 1, status: 400, body: JSON.stringify({ error: 'invalid_grant', error_description: echoes.join(' | ') }) })
+  const { err } = await rejection(createAccessToken(USER, password, { tokenUrl }), 'ERR_SONETEL_AUTH')
+  assert.equal(err.error_description, Array(4).fill('[redacted]').join(' | '))
+  server.fault('status', { times: 1, status: 502, body: 'x'.repeat(1015) + echoes[0] })
+  const page = await rejection(createAccessToken(USER, password, { tokenUrl }), 'ERR_SONETEL_HTTP')
+  assert.ok(!page.err.body.includes('p%26'), 'no piece of the encoded password at the cut')
+})
+
 test('ERR_SONETEL_AUTH: a 401 unauthorized body', async () => {
   server.fault('body', { times: 1, status: 401, body: '{"error":"unauthorized","error_description":"Full authentication is required to access this resource"}' })
   await rejection(createAccessToken(USER, PASSWORD, { tokenUrl }), 'ERR_SONETEL_AUTH', {

@@ -171,6 +171,39 @@ describe('a hostile environment', () => {
     }
   })
 
+  test('a getter that calls back into the addon while it first sets up: every call settles, the process exits', async () => {
+    const out = await scenario('reentrant-first-use')
+    assert.equal(out.by['outer call'].how, 'resolved')
+    assert.ok(['resolved', 'rejected'].includes(out.by['inner call'].how))
+    assert.equal(out.by['a later call'].how, 'resolved')
+  })
+
+  test('signal getters and AbortSignal.any that call back into the addon: no abort, every call settles', async () => {
+    const out = await scenario('reentrant-signal')
+    assert.ok(out.outcomes.length >= 3)
+    assert.equal(out.by['outer call'].how, 'resolved')
+    assert.equal(out.by['with AbortSignal.any re-entering'].how, 'resolved')
+  })
+
+  test('an onToken that returns a rejecting promise with its own catch and then, or a broken thenable: reported, never unhandled', async () => {
+    const out = await scenario('onToken-thenables')
+    for (const o of out.outcomes) assert.equal(o.how, 'resolved', o.label)
+    assert.equal(out.extra.onTokenFailed, 3)
+  })
+
+  test('options that are not a plain object (a URL, a Map, a class instance) are ERR_INVALID_ARG_TYPE, not "no options"', async () => {
+    const out = await scenario('not-plain-options')
+    for (const label of ['a URL', 'a Map', 'a class instance', 'a Date']) {
+      assert.equal(out.by[label].code, 'ERR_INVALID_ARG_TYPE', label)
+    }
+    assert.equal(out.by['null prototype'].how, 'resolved')
+  })
+
+  test('a duck-typed signal (a polyfill\'s) is listened on directly and aborts the call', async () => {
+    const out = await scenario('duck-signal')
+    assert.equal(out.by['a duck-typed signal'].code, 'ABORT_ERR')
+  })
+
   test('a cyclic or deeply nested stored token is ERR_INVALID_ARG_VALUE, not a stack overflow', async () => {
     const out = await scenario('cyclic-and-deep-token')
     assert.equal(out.outcomes.length, 4)
@@ -234,6 +267,16 @@ describe('in-process', () => {
     setTimeout(() => ac.abort(new Error('user left')), 20)
     const { err } = await rejection(pending, 'ABORT_ERR', { name: 'AbortError' })
     assert.equal(err.cause.message, 'user left')
+  })
+
+  test('a long-lived signal passed to many calls gains one follower, not one per call', async () => {
+    const ac = new AbortController()
+    const dependants = () => {
+      const key = Object.getOwnPropertySymbols(ac.signal).find((s) => String(s).includes('kDependantSignals'))
+      return key ? ac.signal[key]?.size ?? 0 : 0
+    }
+    for (let i = 0; i < 300; i++) await createAccessToken(USER, PASSWORD, { tokenUrl: healthy.url, signal: ac.signal })
+    assert.ok(dependants() <= 1, `${dependants()} followers on the signal`)
   })
 
   test('many calls sharing one signal print no MaxListenersExceededWarning', async () => {

@@ -45,8 +45,9 @@ pub struct TokenRequestOptions {
     /// private test servers and corporate TLS inspection. Adds trust, never removes it.
     #[napi(ts_type = "string | Buffer | Array<string | Buffer>")]
     pub ca: Option<Either<String, Buffer>>,
-    /// Send requests through this `http://` or `https://` proxy. Without it, the
-    /// `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` environment variables apply.
+    /// Send `https:` requests through this `http://` or `https://` proxy. Without it, the
+    /// `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY` environment variables apply. A plain-http
+    /// loopback URL never goes through a proxy (it would see the password).
     pub proxy: Option<String>,
     /// Cancels the request; the promise rejects with an `AbortError` (`code` `ABORT_ERR`).
     #[napi(ts_type = "AbortSignal")]
@@ -420,6 +421,7 @@ fn token_to_js<'e>(env: &'e Env, token: &TokenResponse) -> Result<Unknown<'e>, F
 /// console.log(token.access_token, token.expires_in)
 /// ```
 #[napi(
+    catch_unwind,
     ts_args_type = "username: string, password: string | Buffer, options?: TokenRequestOptions",
     ts_return_type = "Promise<AccessToken & Record<string, unknown>>"
 )]
@@ -447,6 +449,7 @@ pub fn create_access_token<'e>(
 /// const next = await refreshAccessToken(token.refresh_token)
 /// ```
 #[napi(
+    catch_unwind,
     ts_args_type = "refreshToken: string, options?: TokenRequestOptions",
     ts_return_type = "Promise<AccessToken & Record<string, unknown>>"
 )]
@@ -494,6 +497,7 @@ fn token_request<'e>(
 /// console.log('expires', new Date(exp * 1000))
 /// ```
 #[napi(
+    catch_unwind,
     ts_args_type = "token: string",
     ts_return_type = "TokenClaims & Record<string, unknown>"
 )]
@@ -518,8 +522,17 @@ pub fn decode_access_token<'e>(env: &'e Env, token: Unknown<'e>) -> napi::Result
 /// ```ts
 /// await __panicForTesting('async').catch((e) => e.code) // 'ERR_SONETEL_INTERNAL'
 /// ```
-#[napi(js_name = "__panicForTesting", ts_return_type = "Promise<never>")]
-pub fn panic_for_testing<'e>(env: &'e Env, place: String) -> napi::Result<Unknown<'e>> {
+#[napi(js_name = "__panicForTesting", skip_typescript, catch_unwind)]
+pub fn panic_for_testing<'e>(env: &'e Env, place: Unknown<'e>) -> napi::Result<Unknown<'e>> {
+    let place = match js::string(&place).map(|s| js::read_utf8(s, 16, "place")) {
+        Some(Ok(place)) => place,
+        _ => {
+            return rejected(
+                env,
+                Failure::ArgType("place must be 'sync' or 'async'".into()),
+            )
+        }
+    };
     if place == "sync" {
         let e = guard_sync::<()>(|| panic!("deliberate panic (sync)")).unwrap_err();
         return rejected(env, e.into());
@@ -562,7 +575,11 @@ impl TokenManager {
     /// ```ts
     /// const manager = new TokenManager({ username: 'me@example.com', password })
     /// ```
-    #[napi(constructor, ts_args_type = "options: TokenManagerOptions")]
+    #[napi(
+        constructor,
+        catch_unwind,
+        ts_args_type = "options: TokenManagerOptions"
+    )]
     pub fn new(env: &Env, options: Unknown) -> napi::Result<Self> {
         let built = (|| {
             let a = args::manager_options(env, &options)?;
@@ -586,6 +603,7 @@ impl TokenManager {
     /// const accessToken = await manager.getAccessToken()
     /// ```
     #[napi(
+        catch_unwind,
         ts_args_type = "options?: CallOptions",
         ts_return_type = "Promise<string>"
     )]
@@ -606,6 +624,7 @@ impl TokenManager {
     /// await fetch(url, { headers: { Authorization: await manager.authorizationHeader() } })
     /// ```
     #[napi(
+        catch_unwind,
         ts_args_type = "options?: CallOptions",
         ts_return_type = "Promise<string>"
     )]
@@ -630,6 +649,7 @@ impl TokenManager {
     /// const url = `https://public-api.sonetel.com/account/${claims?.acc_id}`
     /// ```
     #[napi(
+        catch_unwind,
         ts_args_type = "options?: CallOptions",
         ts_return_type = "Promise<ManagedToken & Record<string, unknown>>"
     )]
@@ -678,7 +698,7 @@ impl TokenManager {
     /// ```ts
     /// if (response.status === 401) manager.invalidate(accessToken)
     /// ```
-    #[napi(ts_args_type = "staleAccessToken?: string")]
+    #[napi(catch_unwind, ts_args_type = "staleAccessToken?: string")]
     pub fn invalidate(&self, env: &Env, stale_access_token: Unknown) -> napi::Result<bool> {
         if js::is_nullish(&stale_access_token) {
             return Ok(self.core.invalidate(None));
@@ -705,6 +725,7 @@ impl TokenManager {
     /// })
     /// ```
     #[napi(
+        catch_unwind,
         ts_args_type = "input: string | URL | Request, init?: RequestInit",
         ts_return_type = "Promise<Response>"
     )]
@@ -732,6 +753,7 @@ impl TokenManager {
     /// })
     /// ```
     #[napi(
+        catch_unwind,
         ts_generic_types = "T = unknown",
         ts_args_type = "path: string, options?: ApiOptions",
         ts_return_type = "Promise<T>"
@@ -751,7 +773,11 @@ impl TokenManager {
     /// ```ts
     /// JSON.stringify(manager) // '{"cached":true}'
     /// ```
-    #[napi(js_name = "toJSON", ts_return_type = "{ cached: boolean }")]
+    #[napi(
+        js_name = "toJSON",
+        catch_unwind,
+        ts_return_type = "{ cached: boolean }"
+    )]
     pub fn to_json<'e>(&self, env: &'e Env) -> napi::Result<Unknown<'e>> {
         let text = format!(r#"{{"cached":{}}}"#, self.core.cached().is_some());
         Instance::get(env)

@@ -116,6 +116,13 @@ impl<'e> Options<'e> {
             }
             _ => return Err(wrong_type(value, path, "an object")),
         };
+        // Only a plain object: its own properties are all we read, so a class instance,
+        // a URL or a Map would otherwise pass for "no options" without a word.
+        if !js::is_plain_object(env, &object) {
+            return Err(Failure::ArgType(format!(
+                "{path} must be a plain object (an object literal), received an instance of a class"
+            )));
+        }
         let unreadable = || Failure::ArgValue(format!("{path} could not be read"));
         let names = js::guard(
             env,

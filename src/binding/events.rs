@@ -198,7 +198,14 @@ impl Hooks {
         let Some(object) = js::object(&result) else {
             return;
         };
-        let then = match object.get_named_property_unchecked::<Unknown>("then") {
+        // A real promise gets the intrinsic `then`: its own `then` or `catch` may be
+        // anything, and a rejection must not go unhandled.
+        let then = if result.is_promise().unwrap_or(false) {
+            js::promise_then(env)
+        } else {
+            object.get_named_property_unchecked::<Unknown>("then")
+        };
+        let then = match then {
             Ok(then) if js::kind(&then) == napi::ValueType::Function => then,
             Ok(_) => return,
             Err(_) => {

@@ -143,27 +143,38 @@ impl Mailbox {
     }
 }
 
-/// The per-environment state.
+/// The per-environment state. No JavaScript runs while one of its cells is borrowed: a
+/// getter or callback that calls back into the addon finds it free.
 pub struct Instance {
     live: RefCell<Option<Live>>,
+    js: RefCell<JsCache>,
     pub mailbox: Arc<Mailbox>,
 }
 
 struct Live {
     pending: HashMap<u64, Pending>,
     next_id: u64,
-    json_parse: JsFn,
-    json_stringify: JsFn,
-    /// `AbortSignal` and `AbortSignal.any`, where the runtime has them.
-    abort_signal: Option<(JsFn, JsFn)>,
     /// The token managers made here: their fetches stop with the environment.
     managers: Vec<Weak<TokenManager>>,
-    /// `prepare` and `respond` of `fetch.js`, compiled on first use.
-    fetch_helpers: Option<(JsFn, JsFn)>,
+}
+
+/// JavaScript functions looked up (or compiled) once, on first use.
+#[derive(Default)]
+struct JsCache {
+    /// `JSON.parse` and `JSON.stringify`.
+    json: Option<(JsFn, JsFn)>,
+    /// `follow` of `signal.js`.
+    follow: Option<JsFn>,
+    /// `prepare` and `respond` of `fetch.js`.
+    fetch: Option<(JsFn, JsFn)>,
+    /// A look-up is running (and may run user code that calls back in).
+    busy: bool,
 }
 
 impl Instance {
-    /// This environment's instance, made on first use.
+    /// This environment's instance, made on first use. It is registered before any
+    /// JavaScript can run, so a getter that calls back into the addon meanwhile finds this
+    /// one instead of making a second.
     pub fn get(env: &Env) -> Result<Rc<Instance>, Failure> {
         if let Ok(Some(instance)) = env.get_instance_data::<Rc<Instance>>() {
             return Ok(Rc::clone(instance));
@@ -181,42 +192,8 @@ impl Instance {
         Ok(instance)
     }
 
+    /// Runs no JavaScript: only makes the completion path.
     fn create(env: &Env) -> Result<Instance, Failure> {
-        let fail = || js::internal(env, "could not look up JSON and AbortSignal");
-        let global = js::guard(env, || env.get_global(), fail)?;
-        let json = js::guard(
-            env,
-            || global.get_named_property_unchecked::<Unknown>("JSON"),
-            fail,
-        )?;
-        let json = js::object(&json).ok_or_else(fail)?;
-        let method = |object: &dyn Fn(&str) -> napi::Result<Unknown<'_>>,
-                      name: &str|
-         -> Result<JsFn, Failure> {
-            let value = js::guard(env, || object(name), fail)?;
-            let f = js::function(&value).ok_or_else(fail)?;
-            js::guard(env, || f.create_ref(), fail)
-        };
-        let json_parse = method(
-            &|n| json.get_named_property_unchecked::<Unknown>(n),
-            "parse",
-        )?;
-        let json_stringify = method(
-            &|n| json.get_named_property_unchecked::<Unknown>(n),
-            "stringify",
-        )?;
-        let abort_signal = global
-            .get_named_property_unchecked::<Unknown>("AbortSignal")
-            .ok()
-            .and_then(|a| {
-                let any = js::object(&a)?
-                    .get_named_property_unchecked::<Unknown>("any")
-                    .ok()?;
-                let (a, any) = (js::function(&a)?, js::function(&any)?);
-                Some((a.create_ref().ok()?, any.create_ref().ok()?))
-            });
-        js::clear_exception(env);
-
         let noop = env
             .create_function_from_closure::<(), (), _>("sonetel-auth", |_| Ok(()))
             .map_err(|_| js::internal(env, "could not create the completion callback"))?;
@@ -233,12 +210,9 @@ impl Instance {
             live: RefCell::new(Some(Live {
                 pending: HashMap::new(),
                 next_id: 0,
-                json_parse,
-                json_stringify,
-                abort_signal,
                 managers: Vec::new(),
-                fetch_helpers: None,
             })),
+            js: RefCell::default(),
             mailbox: Arc::new(Mailbox(Mutex::new(MailboxState {
                 wake: Some(wake),
                 queue: Vec::new(),
@@ -294,82 +268,133 @@ impl Instance {
         Some(pending)
     }
 
+    /// A cached function of this environment (`pick` chooses it), looked up or compiled
+    /// by `make` the first time. None while another look-up runs (`make` may run user code
+    /// that calls back in) or if `make` fails; the cells are never borrowed across it.
+    fn cached<'e>(
+        &self,
+        env: &'e Env,
+        pick: impl Fn(&JsCache) -> Option<&JsFn>,
+        make: impl FnOnce() -> Option<()>,
+    ) -> Option<Unknown<'e>> {
+        let found = {
+            let cache = self.js.borrow();
+            if cache.busy && pick(&cache).is_none() {
+                return None;
+            }
+            pick(&cache).map(|f| f.borrow_back(env))
+        };
+        if let Some(f) = found {
+            return f.ok().map(|f| f.to_unknown());
+        }
+        self.js.borrow_mut().busy = true;
+        let made = make();
+        self.js.borrow_mut().busy = false;
+        js::clear_exception(env);
+        made?;
+        let f = pick(&self.js.borrow())?.borrow_back(env).ok()?;
+        Some(f.to_unknown())
+    }
+
+    /// A function value kept for later.
+    fn keep(env: &Env, value: Option<Unknown>) -> Option<JsFn> {
+        let f = js::function(&value?)?;
+        let kept = f.create_ref().ok();
+        js::clear_exception(env);
+        kept
+    }
+
+    /// `JSON.parse` (`stringify` false) or `JSON.stringify` (true), as they were when
+    /// first used.
+    fn json<'e>(&self, env: &'e Env, stringify: bool) -> Option<Unknown<'e>> {
+        let make = || {
+            let global = env.get_global().ok()?;
+            let json = global
+                .get_named_property_unchecked::<Unknown>("JSON")
+                .ok()?;
+            let json = js::object(&json)?;
+            let parse = Self::keep(
+                env,
+                json.get_named_property_unchecked::<Unknown>("parse").ok(),
+            )?;
+            let text = Self::keep(
+                env,
+                json.get_named_property_unchecked::<Unknown>("stringify")
+                    .ok(),
+            )?;
+            self.js.borrow_mut().json = Some((parse, text));
+            Some(())
+        };
+        if stringify {
+            self.cached(env, |c| c.json.as_ref().map(|(_, s)| s), make)
+        } else {
+            self.cached(env, |c| c.json.as_ref().map(|(p, _)| p), make)
+        }
+    }
+
     /// `JSON.parse(text)`, or None if it threw.
     pub fn json_parse<'e>(&self, env: &'e Env, text: &str) -> Option<Unknown<'e>> {
-        let parse = self
-            .live
-            .borrow()
-            .as_ref()?
-            .json_parse
-            .borrow_back(env)
-            .ok()?;
+        let parse = self.json(env, false)?;
         let text = js::js_string(env, text).ok()?;
-        js::call(env, &parse.to_unknown(), &js::undefined(env).ok()?, &[text])
+        js::call(env, &parse, &js::undefined(env).ok()?, &[text])
     }
 
     /// `JSON.stringify(value)` as Rust text, or None if it threw, gave no string (a
     /// cycle, a nesting too deep, a `toJSON` that throws) or a text over `max_len` bytes.
     pub fn json_stringify(&self, env: &Env, value: Unknown, max_len: usize) -> Option<String> {
-        let stringify = self
-            .live
-            .borrow()
-            .as_ref()?
-            .json_stringify
-            .borrow_back(env)
-            .ok()?;
-        let text = js::call(
-            env,
-            &stringify.to_unknown(),
-            &js::undefined(env).ok()?,
-            &[value],
-        )?;
+        let stringify = self.json(env, true)?;
+        let text = js::call(env, &stringify, &js::undefined(env).ok()?, &[value])?;
         js::read_utf8(js::string(&text)?, max_len, "").ok()
+    }
+
+    /// Compiles one of our own JavaScript helpers (`signal.js`, `fetch.js`): an expression
+    /// whose value is an object of functions.
+    fn compile(env: &Env, source: &str, names: &[&str]) -> Option<Vec<JsFn>> {
+        let helpers = env.run_script::<_, Unknown>(source).ok();
+        js::clear_exception(env);
+        let helpers = js::object(&helpers?)?;
+        names
+            .iter()
+            .map(|name| {
+                Self::keep(
+                    env,
+                    helpers.get_named_property_unchecked::<Unknown>(name).ok(),
+                )
+            })
+            .collect()
+    }
+
+    /// A signal to listen on for `signal`: a signal of our own that follows it, one per
+    /// signal (see `signal.js`), which other listeners on `signal` cannot stop and which
+    /// gathers our listeners instead of the app's signal; or `signal` itself where it is
+    /// not a native `AbortSignal` (a polyfill's, another realm's).
+    pub fn follow_signal<'e>(&self, env: &'e Env, signal: &Unknown<'e>) -> Option<Unknown<'e>> {
+        let follow = self.cached(
+            env,
+            |c| c.follow.as_ref(),
+            || {
+                let mut f = Self::compile(env, include_str!("signal.js"), &["follow"])?;
+                self.js.borrow_mut().follow = f.pop();
+                Some(())
+            },
+        )?;
+        js::call(env, &follow, &js::undefined(env).ok()?, &[*signal])
     }
 
     /// `prepare` and `respond` of `fetch.js` (see there), compiled the first time.
     pub fn fetch_helpers<'e>(&self, env: &'e Env) -> Result<(Unknown<'e>, Unknown<'e>), Failure> {
-        let fail = || js::internal(env, "could not set up fetch");
-        let mut live = self.live.borrow_mut();
-        let live = live.as_mut().ok_or_else(fail)?;
-        if live.fetch_helpers.is_none() {
-            let helpers = js::guard(
-                env,
-                || env.run_script::<_, Unknown>(include_str!("fetch.js")),
-                fail,
-            )?;
-            let helpers = js::object(&helpers).ok_or_else(fail)?;
-            let get = |name: &str| -> Result<JsFn, Failure> {
-                let f = js::guard(
-                    env,
-                    || helpers.get_named_property_unchecked::<Unknown>(name),
-                    fail,
-                )?;
-                let f = js::function(&f).ok_or_else(fail)?;
-                js::guard(env, || f.create_ref(), fail)
-            };
-            live.fetch_helpers = Some((get("prepare")?, get("respond")?));
-        }
-        let (prepare, respond) = live.fetch_helpers.as_ref().ok_or_else(fail)?;
-        let prepare = js::guard(env, || prepare.borrow_back(env), fail)?;
-        let respond = js::guard(env, || respond.borrow_back(env), fail)?;
-        Ok((prepare.to_unknown(), respond.to_unknown()))
-    }
-
-    /// `AbortSignal.any([signal])`: a signal of our own that follows `signal`, which other
-    /// listeners on `signal` cannot stop and which collects no listeners on it. None where
-    /// the runtime lacks it or `signal` is not a real `AbortSignal`.
-    pub fn follow_signal<'e>(&self, env: &'e Env, signal: &Unknown<'e>) -> Option<Unknown<'e>> {
-        let live = self.live.borrow();
-        let (class, any) = live.as_ref()?.abort_signal.as_ref()?;
-        let (class, any) = (class.borrow_back(env).ok()?, any.borrow_back(env).ok()?);
-        let mut list = env.create_array(1).ok()?;
-        js::define(env, &mut list, &[("0", *signal)]).ok()?;
-        js::call(
-            env,
-            &any.to_unknown(),
-            &class.to_unknown(),
-            &[list.to_unknown()],
-        )
+        let make = || {
+            let mut f = Self::compile(env, include_str!("fetch.js"), &["prepare", "respond"])?;
+            let respond = f.pop()?;
+            let prepare = f.pop()?;
+            self.js.borrow_mut().fetch = Some((prepare, respond));
+            Some(())
+        };
+        let prepare = self.cached(env, |c| c.fetch.as_ref().map(|(p, _)| p), make);
+        let respond = self.cached(env, |c| c.fetch.as_ref().map(|(_, r)| r), || None);
+        prepare
+            .zip(respond)
+            .ok_or_else(|| js::internal(env, "could not set up fetch"))
     }
 
     /// The environment is going away: close the mailbox first (a result that arrives
@@ -392,6 +417,7 @@ impl Instance {
                 // environment.
             }
         }
+        drop(std::mem::take(&mut *self.js.borrow_mut()));
     }
 }
 

@@ -69,6 +69,35 @@ pub fn object<'e>(value: &Unknown<'e>) -> Option<Object<'e>> {
         .then(|| Object::from_raw(value.value().env, value.raw()))
 }
 
+/// Whether `object`'s prototype is `Object.prototype` (of this realm) or null, as for an
+/// object literal or `Object.create(null)`. A Proxy answers for its target.
+pub fn is_plain_object(env: &Env, object: &Object) -> bool {
+    let plain = (|| {
+        let proto = object.get_prototype().ok()?;
+        if matches!(kind(&proto), ValueType::Null) {
+            return Some(true);
+        }
+        let literal = Object::new(env).ok()?;
+        let object_prototype = literal.get_prototype().ok()?;
+        env.strict_equals(proto, object_prototype).ok()
+    })();
+    clear_exception(env);
+    plain.unwrap_or(false)
+}
+
+/// `Promise.prototype.then` as the engine made it, read from a promise of our own.
+pub fn promise_then(env: &Env) -> napi::Result<Unknown<'_>> {
+    let fail = |_| napi::Error::from_reason("could not make a promise");
+    let (deferred, promise) = super::instance::Deferred::new(env).map_err(fail)?;
+    deferred.settle(env, Ok(undefined(env).map_err(fail)?));
+    let proto = object(&promise)
+        .ok_or_else(|| napi::Error::from_reason("not an object"))?
+        .get_prototype()?;
+    object(&proto)
+        .ok_or_else(|| napi::Error::from_reason("no prototype"))?
+        .get_named_property_unchecked::<Unknown>("then")
+}
+
 /// `value` as a function, or None. Its argument types say nothing: it is called through
 /// [`call`] only.
 pub fn function<'e>(

@@ -40,12 +40,16 @@ pub struct RequestOptions {
     tls: TlsKey,
 }
 
-/// What makes two clients different: extra trusted roots and an explicit proxy.
+/// What makes two clients different: extra trusted roots, an explicit proxy, and whether
+/// proxies are off altogether.
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
 struct TlsKey {
     ca_pem: Vec<Arc<[u8]>>,
     /// May carry `user:password@`, so it is never printed.
     proxy: Option<String>,
+    /// No proxy, whatever the environment or the options say: for plain http, which we
+    /// allow to loopback only, a proxy would carry the credentials in clear text.
+    direct: bool,
 }
 
 impl std::fmt::Debug for TlsKey {
@@ -156,6 +160,19 @@ fn is_loopback(url: &Url) -> bool {
 /// Clients by set-up, least recently used first.
 static CLIENTS: Mutex<Vec<(TlsKey, reqwest::Client)>> = Mutex::new(Vec::new());
 
+/// The client for a request to `url` with this TLS/proxy set-up. Plain http (loopback only)
+/// never goes through a proxy.
+fn client_for_url(key: &TlsKey, url: &Url) -> Result<reqwest::Client, AuthError> {
+    if url.scheme() == "http" {
+        return client_for(&TlsKey {
+            direct: true,
+            proxy: None,
+            ..key.clone()
+        });
+    }
+    client_for(key)
+}
+
 /// The client for a TLS/proxy set-up: the most recently used [`MAX_CLIENTS`] are kept, so
 /// connections are reused, while a set-up nobody uses any more is dropped with its pool.
 fn client_for(key: &TlsKey) -> Result<reqwest::Client, AuthError> {
@@ -232,7 +249,9 @@ fn build_client(key: &TlsKey) -> Result<reqwest::Client, AuthError> {
             builder = builder.add_root_certificate(cert);
         }
     }
-    if let Some(proxy) = &key.proxy {
+    if key.direct {
+        builder = builder.no_proxy();
+    } else if let Some(proxy) = &key.proxy {
         let proxy = reqwest::Proxy::all(proxy.as_str())
             .map_err(|_| AuthError::Config("the proxy URL is not usable".into()))?;
         builder = builder.proxy(proxy);
@@ -275,7 +294,7 @@ pub async fn post(
     content_type: &str,
     body: WipedBytes,
 ) -> Result<RawResponse, AuthError> {
-    let client = client_for(&opts.tls)?;
+    let client = client_for_url(&opts.tls, &opts.token_url)?;
     let request = client
         .post(opts.token_url.clone())
         .header(AUTHORIZATION, client_authorization())
@@ -297,7 +316,7 @@ pub async fn send(
     body: Option<bytes::Bytes>,
     cap: usize,
 ) -> Result<RawResponse, AuthError> {
-    let client = client_for(&opts.tls)?;
+    let client = client_for_url(&opts.tls, url)?;
     let mut request = client.request(method, url.clone()).headers(headers);
     if let Some(body) = body {
         request = request.body(body);
@@ -464,6 +483,7 @@ mod tests {
         let key = |i: usize| TlsKey {
             ca_pem: Vec::new(),
             proxy: Some(format!("http://u{i}:p@127.0.0.1:9/")),
+            direct: false,
         };
         for i in 0..MAX_CLIENTS * 3 {
             client_for(&key(i)).unwrap();

@@ -115,13 +115,7 @@ impl AuthError {
     /// Replaces every occurrence of each secret in the texts this error carries.
     /// Servers echo what they were sent (Spring's "Invalid refresh token: <token>").
     pub fn redact(mut self, secrets: &[&str]) -> Self {
-        let scrub = |text: &mut String| {
-            for secret in secrets.iter().filter(|s| s.len() >= 4) {
-                if text.contains(*secret) {
-                    *text = text.replace(*secret, "[redacted]");
-                }
-            }
-        };
+        let scrub = |text: &mut String| scrub(text, secrets);
         match &mut self {
             AuthError::Auth {
                 error,
@@ -210,6 +204,34 @@ impl fmt::Debug for AuthError {
 
 impl std::error::Error for AuthError {}
 
+/// Replaces each secret in `text` with `[redacted]`, as it is and in the forms a server
+/// may echo it in: URL-encoded, HTML-escaped, JSON-escaped. Secrets under 4 characters
+/// are left alone (replacing them would garble the text and hide little). Call it before
+/// cutting a text short, or the cut could keep the start of a secret.
+pub fn scrub(text: &mut String, secrets: &[&str]) {
+    for secret in secrets.iter().filter(|s| s.chars().count() >= 4) {
+        let form: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+        let percent = form.replace('+', "%20");
+        let html = secret
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+            .replace('\'', "&#39;");
+        let quoted = serde_json::to_string(secret).unwrap_or_default();
+        let json = quoted
+            .strip_prefix('"')
+            .and_then(|q| q.strip_suffix('"'))
+            .unwrap_or_default()
+            .to_owned();
+        for form in [secret.to_string(), form, percent, html, json] {
+            if !form.is_empty() && text.contains(&form) {
+                *text = text.replace(&form, "[redacted]");
+            }
+        }
+    }
+}
+
 /// Cuts `text` to at most `max` bytes on a character boundary.
 pub fn truncate_utf8(text: &str, max: usize) -> &str {
     if text.len() <= max {
@@ -239,6 +261,23 @@ mod tests {
             e.to_string(),
             "Sonetel refused the grant (400 invalid_grant): Invalid refresh token: [redacted]"
         );
+    }
+
+    #[test]
+    fn scrub_finds_encoded_echoes() {
+        let secret = "Zq&<Secret> \"x";
+        let mut text = format!(
+            "a {secret} b ZqW%26%3CSecret%3E+%22x c Zq%26%3CSecret%3E%20%22x d Zq&amp;&lt;Secret&gt; &quot;x e Zq&<Secret> \\\"x"
+        )
+        .replace("ZqW", "Zq");
+        scrub(&mut text, &[secret]);
+        assert_eq!(
+            text,
+            "a [redacted] b [redacted] c [redacted] d [redacted] e [redacted]"
+        );
+        let mut short = "abc".to_string();
+        scrub(&mut short, &["abc"]);
+        assert_eq!(short, "abc");
     }
 
     #[test]

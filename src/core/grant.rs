@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::client::{self, RawResponse, RequestOptions};
-use super::error::{truncate_utf8, AuthError, HTTP_BODY_EXCERPT};
+use super::error::{scrub, truncate_utf8, AuthError, HTTP_BODY_EXCERPT};
 use super::secret::{Secret, WipedBytes};
 use super::token::TokenResponse;
 
@@ -70,14 +70,14 @@ pub async fn request_token(
 ) -> Result<TokenResponse, AuthError> {
     let (content_type, body) = encode_multipart(&grant.fields(opts.refresh));
     let result = match client::post(opts, &content_type, body).await {
-        Ok(raw) => judge(raw),
+        Ok(raw) => judge(raw, &grant.secrets()),
         Err(e) => Err(e),
     };
     result.map_err(|e| e.redact(&grant.secrets()))
 }
 
 /// Turns an answer into a token or the error the design table names for it.
-fn judge(raw: RawResponse) -> Result<TokenResponse, AuthError> {
+fn judge(raw: RawResponse, secrets: &[&str]) -> Result<TokenResponse, AuthError> {
     let status = raw.status;
     if (200..300).contains(&status) {
         if raw.over_cap {
@@ -89,11 +89,12 @@ fn judge(raw: RawResponse) -> Result<TokenResponse, AuthError> {
         return TokenResponse::from_body(status, raw.body);
     }
     if (400..500).contains(&status) {
-        if let Some(e) = oauth_error(status, &raw.body, raw.retry_after) {
+        if let Some(e) = oauth_error(status, &raw.body, raw.retry_after, secrets) {
             return Err(e);
         }
     }
-    let text = String::from_utf8_lossy(&raw.body);
+    let mut text = String::from_utf8_lossy(&raw.body).into_owned();
+    scrub(&mut text, secrets);
     Err(AuthError::Http {
         status,
         body: truncate_utf8(&text, HTTP_BODY_EXCERPT).to_owned(),
@@ -102,7 +103,12 @@ fn judge(raw: RawResponse) -> Result<TokenResponse, AuthError> {
 }
 
 /// An RFC 6749 error body: `{"error": "...", "error_description": "..."}`.
-fn oauth_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> Option<AuthError> {
+fn oauth_error(
+    status: u16,
+    body: &[u8],
+    retry_after: Option<Duration>,
+    secrets: &[&str],
+) -> Option<AuthError> {
     let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) else {
         return None;
     };
@@ -112,10 +118,15 @@ fn oauth_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> Optio
     if error.is_empty() || !error.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
         return None;
     }
+    // Servers echo what they were sent: scrubbed first, so no cut can keep part of it.
     let description = map
         .get("error_description")
         .and_then(Value::as_str)
-        .map(|d| truncate_utf8(d, HTTP_BODY_EXCERPT).to_owned());
+        .map(|d| {
+            let mut d = d.to_owned();
+            scrub(&mut d, secrets);
+            truncate_utf8(&d, HTTP_BODY_EXCERPT).to_owned()
+        });
     Some(AuthError::Auth {
         status,
         error: truncate_utf8(error, 256).to_owned(),
@@ -198,8 +209,31 @@ mod tests {
     }
 
     #[test]
+    fn a_long_echoed_secret_is_scrubbed_before_the_cut() {
+        let secret = format!("eyJ.{}.sig", "A".repeat(1500));
+        let body = format!(
+            r#"{{"error":"invalid_grant","error_description":"Invalid refresh token: {secret}"}}"#
+        );
+        let AuthError::Auth {
+            error_description, ..
+        } = judge(raw(400, &body), &[&secret]).unwrap_err()
+        else {
+            panic!("not a refusal")
+        };
+        assert_eq!(
+            error_description.as_deref(),
+            Some("Invalid refresh token: [redacted]")
+        );
+        let page = format!("{}{secret}", "x".repeat(1020));
+        let AuthError::Http { body, .. } = judge(raw(500, &page), &[&secret]).unwrap_err() else {
+            panic!("not an HTTP error")
+        };
+        assert!(!body.contains("AAAA"));
+    }
+
+    #[test]
     fn judging_answers() {
-        let kind = |s, b| match judge(raw(s, b)).unwrap_err() {
+        let kind = |s, b| match judge(raw(s, b), &[]).unwrap_err() {
             AuthError::Auth { .. } => "refused",
             AuthError::Http { .. } => "http",
             AuthError::Response { .. } => "response",
@@ -212,6 +246,6 @@ mod tests {
         assert_eq!(kind(500, r#"{"error":"server_error"}"#), "http");
         assert_eq!(kind(307, ""), "http");
         assert_eq!(kind(200, "[]"), "response");
-        assert!(judge(raw(200, r#"{"access_token":"a"}"#)).is_ok());
+        assert!(judge(raw(200, r#"{"access_token":"a"}"#), &[]).is_ok());
     }
 }
