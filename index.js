@@ -838,4 +838,5 @@ module.exports = nativeBinding
 module.exports.TokenManager = nativeBinding.TokenManager
 module.exports.createAccessToken = nativeBinding.createAccessToken
 module.exports.decodeAccessToken = nativeBinding.decodeAccessToken
+module.exports.isSonetelAuthError = nativeBinding.isSonetelAuthError
 module.exports.refreshAccessToken = nativeBinding.refreshAccessToken

@@ -40,10 +40,13 @@ function assertClean(r, secrets = [PASSWORD]) {
   assert.ok(!/\n\s+at /.test(r.stderr), 'no stack trace')
 }
 
-test('--help and --version exit 0', async () => {
-  const help = await run(['--help'])
-  assert.equal(help.status, 0)
-  assert.match(help.stdout, /Usage: sonetel-auth <command>/)
+test('--help, -h, help and --version exit 0, on standard output', async () => {
+  for (const args of [['--help'], ['-h'], ['help'], ['token', '--help']]) {
+    const help = await run(args)
+    assert.equal(help.status, 0, args.join(' '))
+    assert.match(help.stdout, /Usage: sonetel-auth <command>/)
+    assert.equal(help.stderr, '')
+  }
   const version = await run(['--version'])
   assert.equal(version.status, 0)
   assert.match(version.stdout, /^sonetel-auth \d+\.\d+\.\d+\n$/)
@@ -87,6 +90,29 @@ test('token --password-stdin reads the password from standard input', async () =
   assert.equal(r.status, 0, r.stderr)
   assert.equal(server.requests[0].fields.password, PASSWORD)
   assertClean(r)
+})
+
+test('SONETEL_TOKEN_URL is honoured; --token-url wins over it', async () => {
+  server.reset()
+  const fromEnv = await run(['token'], { env: { ...login, SONETEL_TOKEN_URL: url } })
+  assert.equal(fromEnv.status, 0, fromEnv.stderr)
+  assert.equal(server.requests.length, 1)
+  const flag = await run(['token', '--token-url', url], { env: { ...login, SONETEL_TOKEN_URL: 'http://127.0.0.1:1/nowhere' } })
+  assert.equal(flag.status, 0, flag.stderr)
+})
+
+test('errors name the flag or variable the user set, not the library option', async () => {
+  const flag = await run(['token', '--token-url', 'http://example.com/token'], { env: login })
+  assert.equal(flag.status, 2)
+  assert.match(flag.stderr, /^sonetel-auth: --token-url uses plain http/)
+  const env = await run(['token'], { env: { ...login, SONETEL_TOKEN_URL: 'ftp://127.0.0.1/token' } })
+  assert.equal(env.status, 2)
+  assert.match(env.stderr, /^sonetel-auth: SONETEL_TOKEN_URL must use https/)
+  const user = await run(['token', '--username', 'x'.repeat(9000), '--token-url', url], { env: { SONETEL_PASSWORD: PASSWORD } })
+  assert.match(user.stderr, /^sonetel-auth: --username is longer than/)
+  const stdinPassword = await run(['token', '--password-stdin', '--username', USER, '--token-url', url], { input: '\n' })
+  assert.match(stdinPassword.stderr, /^sonetel-auth: the password on standard input must not be empty/)
+  for (const r of [flag, env, user, stdinPassword]) assert.doesNotMatch(r.stderr, /options\./)
 })
 
 test('refused credentials exit 3', async () => {
@@ -143,13 +169,16 @@ test('refresh takes the refresh token from the environment or standard input', a
   assert.equal(missing.status, 2)
 })
 
-test('decode prints the claims and when the token expires', async () => {
+test('decode prints the claims as JSON on standard output, when it expires on standard error', async () => {
   const { access_token: token } = await addon.createAccessToken(USER, PASSWORD, { tokenUrl: url })
   const r = await run(['decode', token])
   assert.equal(r.status, 0, r.stderr)
-  const [json, expiry] = [r.stdout.slice(0, r.stdout.lastIndexOf('}') + 1), r.stdout.slice(r.stdout.lastIndexOf('}') + 2)]
-  assert.equal(JSON.parse(json).user_name, USER)
-  assert.match(expiry, /^expires in 23 hours 5\d minutes \(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z\)\n$/)
+  // What `sonetel-auth decode "$T" | jq -r .exp` reads: JSON and nothing else.
+  assert.equal(JSON.parse(r.stdout).user_name, USER)
+  assert.match(r.stderr, /^expires in 23 hours 5\d minutes \(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z\)\n$/)
+  const json = await run(['decode', '--json', token])
+  assert.deepEqual(JSON.parse(json.stdout), JSON.parse(r.stdout))
+  assert.equal(json.stderr, '', '--json: data only')
   const piped = await run(['decode'], { input: token })
   assert.equal(piped.status, 0)
   const bad = await run(['decode', 'not-a-token'])

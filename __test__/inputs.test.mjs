@@ -122,6 +122,21 @@ for (const [label, code, run] of syncCases) {
   })
 }
 
+test('a misspelt option is an error naming the closest valid one, for every options object', async () => {
+  const { err } = await rejection(createAccessToken(USER, SECRET, { tokeUrl: tokenUrl }), VALUE)
+  assert.equal(err.message, 'options.tokeUrl is not an option (did you mean tokenUrl?)')
+  assert.equal(server.requests.length, 0, 'nothing was sent anywhere')
+  await rejection(refreshAccessToken(REFRESH, { timeoutMS: 5 }), VALUE, { message: /did you mean timeoutMs/ })
+  assert.throws(() => new TokenManager({ username: USER, password: SECRET, refreshMargin: 1 }), { code: VALUE, message: /did you mean refreshMarginMs/ })
+  const m = new TokenManager({ username: USER, password: SECRET, tokenUrl })
+  await rejection(m.getAccessToken({ signl: AbortSignal.timeout(10) }), VALUE, { message: /did you mean signal/ })
+})
+
+test('a signal given to the TokenManager constructor is an error, not silently ignored', () => {
+  assert.throws(() => new TokenManager({ username: USER, password: SECRET, tokenUrl, signal: new AbortController().signal }),
+    { code: VALUE, message: /options\.signal is not an option/ })
+})
+
 test('the process is still healthy after all of that', async () => {
   const token = await createAccessToken(USER, SECRET, { tokenUrl })
   assert.equal(token.token_type, 'bearer')

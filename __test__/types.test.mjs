@@ -1,23 +1,88 @@
-// index.d.ts describes the API: a TypeScript file using it type-checks with tsc, and
-// the misuses marked @ts-expect-error in it are caught.
+// index.d.ts describes the API exactly. A TypeScript user of it (__test__/types/usage.ts,
+// with the misuses it marks @ts-expect-error) and every @example in its JSDoc type-check
+// with tsc under strict, exactOptionalPropertyTypes and noUncheckedIndexedAccess, with and
+// without @types/node, for moduleResolution node16, nodenext and bundler. The package is
+// resolved as a user resolves it: through node_modules and its package.json.
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { test } from 'node:test'
+import { after, before, test } from 'node:test'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
+const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc')
+const dts = fs.readFileSync(path.join(root, 'index.d.ts'), 'utf8')
+let work
 
-test('a TypeScript user of the API type-checks against index.d.ts', () => {
-  try {
-    execFileSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, '-p', `${root}__test__/types`], { stdio: 'pipe' })
-  } catch (e) {
-    assert.fail(`tsc failed:\n${e.stdout}${e.stderr}`)
+/** The @example blocks of index.d.ts, each with the name of what it documents. */
+function examples() {
+  const found = []
+  const re = /\/\*\*((?:(?!\*\/)[\s\S])*)\*\/\s*(?:export )?(?:declare )?(?:class |function |interface |type |const |readonly )?(?:\w+ )?(\w+)/g
+  for (const [, doc, name] of dts.matchAll(re)) {
+    const body = doc.split('\n').map((l) => l.replace(/^\s*\* ?/, '')).join('\n')
+    for (const [, lang, code] of body.matchAll(/@example\s*```(\w*)\n([\s\S]*?)```/g)) found.push({ name, lang, code })
   }
-})
+  return found
+}
 
-test('every export in index.d.ts has JSDoc with an example', async () => {
-  const { readFileSync } = await import('node:fs')
-  const dts = readFileSync(`${root}index.d.ts`, 'utf8')
+// What the examples take as given, as an app would have it.
+const prelude = `import {
+  createAccessToken, refreshAccessToken, decodeAccessToken, isSonetelAuthError, TokenManager,
+  type AccessToken, type TokenClaims, type TokenManagerEvent, type TokenManagerOptions,
+  type TokenRequestOptions, type ApiOptions, type ManagedToken, type SonetelAuthError,
+} from 'sonetel-auth'
+declare const username: string
+declare const password: string
+declare const url: string
+declare const manager: TokenManager
+declare const token: AccessToken
+declare function save(token: AccessToken): Promise<void>
+declare const redis: { set(key: string, value: string): Promise<unknown> }
+declare const metrics: { increment(name: string): void }
+declare const process: { env: Record<string, string | undefined> }
+export type Used = [typeof createAccessToken, typeof refreshAccessToken, typeof decodeAccessToken, typeof isSonetelAuthError,
+  AccessToken, TokenClaims, TokenManagerEvent, TokenManagerOptions, TokenRequestOptions, ApiOptions, ManagedToken, SonetelAuthError,
+  typeof username, typeof password, typeof url, typeof manager, typeof token, typeof save, typeof redis, typeof metrics, typeof process]
+`
+
+const strictness = { strict: true, exactOptionalPropertyTypes: true, noUncheckedIndexedAccess: true, noUnusedLocals: false }
+const resolutions = {
+  node16: { module: 'node16', moduleResolution: 'node16' },
+  nodenext: { module: 'nodenext', moduleResolution: 'nodenext' },
+  bundler: { module: 'esnext', moduleResolution: 'bundler' },
+}
+
+before(() => {
+  work = fs.mkdtempSync(path.join(os.tmpdir(), 'sonetel-auth-types-'))
+  fs.mkdirSync(path.join(work, 'node_modules', '@types'), { recursive: true })
+  fs.symlinkSync(root, path.join(work, 'node_modules', 'sonetel-auth'), 'dir')
+  fs.writeFileSync(path.join(work, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }))
+  const blocks = examples()
+  const body = blocks.map((e, i) => `// ${e.name}\nexport async function example${i}(): Promise<void> {\n${e.code}}\n`).join('\n')
+  fs.writeFileSync(path.join(work, 'examples.ts'), prelude + body)
+  fs.copyFileSync(path.join(root, '__test__', 'types', 'usage.ts'), path.join(work, 'usage.ts'))
+})
+after(() => fs.rmSync(work, { recursive: true, force: true }))
+
+function check(name, compilerOptions, withNode) {
+  const typesDir = path.join(work, 'node_modules', '@types', 'node')
+  fs.rmSync(typesDir, { force: true, recursive: true })
+  if (withNode) fs.symlinkSync(path.join(root, 'node_modules', '@types', 'node'), typesDir, 'dir')
+  const config = path.join(work, `tsconfig.${name}.json`)
+  fs.writeFileSync(config, JSON.stringify({
+    compilerOptions: { ...strictness, ...compilerOptions, target: 'ES2022', noEmit: true, skipLibCheck: false, types: withNode ? ['node'] : [] },
+    files: ['examples.ts', 'usage.ts'],
+  }))
+  try {
+    execFileSync(process.execPath, [tsc, '-p', config], { stdio: 'pipe', cwd: work })
+  } catch (e) {
+    assert.fail(`tsc (${name}) failed:\n${e.stdout}${e.stderr}`)
+  }
+}
+
+test('every exported declaration has JSDoc with an example', () => {
   const missing = []
   const re = /(\/\*\*(?:(?!\*\/)[\s\S])*\*\/\s*)?export (?:declare )?(?:class|function|interface|const) (\w+)/g
   for (const [, doc, name] of dts.matchAll(re)) {
@@ -25,4 +90,19 @@ test('every export in index.d.ts has JSDoc with an example', async () => {
     if (name !== '__napiBindingTarget' && !doc?.includes('@example')) missing.push(name)
   }
   assert.deepEqual(missing, [])
+  assert.ok(examples().length >= 25, `${examples().length} examples found`)
 })
+
+test('no test-only export and no Node-only type in the public types', () => {
+  const declarations = dts.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/.*$/gm, '')
+  assert.doesNotMatch(declarations, /__panicForTesting/)
+  assert.doesNotMatch(declarations, /\bBuffer\b/)
+})
+
+for (const [name, options] of Object.entries(resolutions)) {
+  for (const withNode of [true, false]) {
+    test(`the examples and a user of the API type-check: moduleResolution ${name}, ${withNode ? 'with' : 'without'} @types/node`, () => {
+      check(`${name}-${withNode ? 'node' : 'plain'}`, options, withNode)
+    })
+  }
+}

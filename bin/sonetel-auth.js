@@ -4,6 +4,7 @@
 // Secrets come from the environment, standard input or a no-echo prompt, never from
 // the command line (where `ps` and shell history would show them).
 
+const { parseArgs } = require('node:util')
 const { createAccessToken, refreshAccessToken, decodeAccessToken } = require('..')
 const { version } = require('../package.json')
 
@@ -16,18 +17,22 @@ Commands:
                    --password-stdin, or from a prompt (no echo) on a terminal.
   refresh          Print a new access token for the refresh token in
                    SONETEL_REFRESH_TOKEN or on standard input.
-  decode [token]   Print a token's claims and when it expires (the token from the
-                   argument or standard input). The signature is not checked.
+  decode [token]   Print a token's claims as JSON (the token from the argument or
+                   standard input), and when it expires on standard error. The
+                   signature is not checked.
+  help             Show this help.
 
 Options:
-  --json               Print the whole token response as JSON (token, refresh).
+  --json               token, refresh: print the whole token response as JSON.
+                       decode: print the claims only, no summary on standard error.
   --username <email>   The account e-mail (default: SONETEL_USERNAME).
   --password-stdin     Read the password from standard input.
-  --token-url <url>    The token endpoint (default: Sonetel's).
+  --token-url <url>    The token endpoint (default: SONETEL_TOKEN_URL, else Sonetel's).
   --timeout <ms>       Deadline for the request in milliseconds (default: 30000).
   -h, --help           Show this help.
   -v, --version        Show the version.
 
+Standard output carries data only: a token, or JSON.
 Exit codes: 0 done, 1 other error, 2 bad usage, 3 credentials refused,
 4 network error, timeout or rate limit (try later), 5 unexpected answer from the server.
 Example: TOKEN=$(SONETEL_USERNAME=me@example.com sonetel-auth token --password-stdin < pw.txt)
@@ -37,38 +42,58 @@ const EXIT = { usage: 2, refused: 3, network: 4, answer: 5, other: 1 }
 
 class UsageError extends Error {}
 
-function parseArgs(argv) {
-  const opts = { positional: [] }
-  const valueFlags = { '--username': 'username', '--token-url': 'tokenUrl', '--timeout': 'timeout' }
-  for (let i = 0; i < argv.length; i++) {
-    let arg = argv[i]
-    let inline
-    if (arg.startsWith('--') && arg.includes('=')) [arg, inline] = [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
-    if (arg === '-h' || arg === '--help') opts.help = true
-    else if (arg === '-v' || arg === '--version') opts.version = true
-    else if (arg === '--json') opts.json = true
-    else if (arg === '--password-stdin') opts.passwordStdin = true
-    else if (arg === '--password' || arg === '-p') {
-      throw new UsageError('a password is never taken from the command line; use SONETEL_PASSWORD, --password-stdin or the prompt')
-    } else if (valueFlags[arg]) {
-      const value = inline ?? argv[++i]
-      if (value === undefined) throw new UsageError(`${arg} needs a value`)
-      opts[valueFlags[arg]] = value
-    } else if (arg.startsWith('-') && arg !== '-') throw new UsageError(`unknown option ${arg}`)
-    else opts.positional.push(arg)
-  }
-  return opts
+const OPTIONS = {
+  json: { type: 'boolean' },
+  username: { type: 'string' },
+  'password-stdin': { type: 'boolean' },
+  'token-url': { type: 'string' },
+  timeout: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+  // Known, so that it can be refused with a reason rather than "unknown option".
+  password: { type: 'string', short: 'p' },
 }
 
-function requestOptions(opts) {
+/** The command line, with Node's own parser: unknown options and missing values are errors. */
+function parse(argv) {
+  let parsed
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true })
+  } catch (err) {
+    throw new UsageError(String(err.message).replace(/\. To specify a positional argument.*$/s, ''))
+  }
+  if (parsed.values.password !== undefined) {
+    throw new UsageError('a password is never taken from the command line; use SONETEL_PASSWORD, --password-stdin or the prompt')
+  }
+  return { ...parsed.values, positional: parsed.positionals }
+}
+
+/**
+ * Where each value came from, so that an error names what the user set (`--token-url`,
+ * `SONETEL_TOKEN_URL`) rather than the library option behind it (`options.tokenUrl`).
+ */
+function requestOptions(opts, sources) {
   const out = {}
-  if (opts.tokenUrl !== undefined) out.tokenUrl = opts.tokenUrl
+  const tokenUrl = opts['token-url'] ?? process.env.SONETEL_TOKEN_URL
+  if (tokenUrl !== undefined) {
+    out.tokenUrl = tokenUrl
+    sources['options.tokenUrl'] = opts['token-url'] !== undefined ? '--token-url' : 'SONETEL_TOKEN_URL'
+  }
   if (opts.timeout !== undefined) {
     const ms = Number(opts.timeout)
     if (!Number.isFinite(ms) || ms <= 0) throw new UsageError('--timeout must be a positive number of milliseconds')
     out.timeoutMs = ms
+    sources['options.timeoutMs'] = '--timeout'
   }
   return out
+}
+
+/** An argument error's message, naming the flag or variable instead of the library option. */
+function named(message, sources) {
+  for (const [option, source] of Object.entries(sources)) {
+    if (message.startsWith(option)) return source + message.slice(option.length)
+  }
+  return message
 }
 
 async function readStdin() {
@@ -107,10 +132,18 @@ function prompt(question) {
   })
 }
 
-async function password(opts) {
-  if (opts.passwordStdin) return readStdin()
+async function password(opts, sources) {
+  if (opts['password-stdin']) {
+    sources.password = 'the password on standard input'
+    return readStdin()
+  }
+  sources.password = 'SONETEL_PASSWORD'
   if (process.env.SONETEL_PASSWORD) return process.env.SONETEL_PASSWORD
-  if (process.stdin.isTTY) return prompt('Sonetel password: ')
+  if (process.env.SONETEL_PASSWORD) return process.env.SONETEL_PASSWORD
+  if (process.stdin.isTTY) {
+    sources.password = 'the password typed'
+    return prompt('Sonetel password: ')
+  }
   throw new UsageError('no password: set SONETEL_PASSWORD, use --password-stdin, or run on a terminal to be asked')
 }
 
@@ -130,31 +163,35 @@ function print(token, opts) {
   process.stdout.write(opts.json ? JSON.stringify(token, null, 2) + '\n' : token.access_token + '\n')
 }
 
-async function main(argv) {
-  const opts = parseArgs(argv)
+async function main(argv, sources) {
+  const opts = parse(argv)
   if (opts.version) return void process.stdout.write(`sonetel-auth ${version}\n`)
   const [command, ...rest] = opts.positional
-  if (opts.help) return void process.stdout.write(USAGE)
+  if (opts.help || command === 'help') return void process.stdout.write(USAGE)
   if (!command) throw new UsageError('no command given')
   if (command === 'token') {
     if (rest.length) throw new UsageError('token takes no arguments')
     const username = opts.username ?? process.env.SONETEL_USERNAME
     if (!username) throw new UsageError('no user name: set SONETEL_USERNAME or use --username')
-    const request = requestOptions(opts)
-    print(await createAccessToken(username, await password(opts), request), opts)
+    sources.username = opts.username !== undefined ? '--username' : 'SONETEL_USERNAME'
+    const request = requestOptions(opts, sources)
+    print(await createAccessToken(username, await password(opts, sources), request), opts)
   } else if (command === 'refresh') {
     if (rest.length) throw new UsageError('refresh takes the refresh token from SONETEL_REFRESH_TOKEN or standard input, not from an argument')
-    const request = requestOptions(opts)
+    const request = requestOptions(opts, sources)
+    sources.refreshToken = process.env.SONETEL_REFRESH_TOKEN ? 'SONETEL_REFRESH_TOKEN' : 'the refresh token on standard input'
     const refreshToken = process.env.SONETEL_REFRESH_TOKEN || (process.stdin.isTTY ? '' : (await readStdin()).trim())
     if (!refreshToken) throw new UsageError('no refresh token: set SONETEL_REFRESH_TOKEN or pipe it to standard input')
     print(await refreshAccessToken(refreshToken, request), opts)
   } else if (command === 'decode') {
     if (rest.length > 1) throw new UsageError('decode takes at most one token')
+    sources.token = rest[0] !== undefined ? 'the token' : 'the token on standard input'
     const token = rest[0] ?? (process.stdin.isTTY ? '' : (await readStdin()).trim())
     if (!token) throw new UsageError('no token: give it as an argument or on standard input')
     const claims = decodeAccessToken(token)
-    process.stdout.write(JSON.stringify(claims, null, 2) + '\n')
-    process.stdout.write(`${describeExpiry(claims.exp)}\n`)
+    process.stdout.write(JSON.stringify(claims, null, process.stdout.isTTY ? 2 : 0) + '\n')
+    // The summary is for people: on standard error, so a pipe gets JSON only.
+    if (!opts.json) process.stderr.write(`${describeExpiry(claims.exp)}\n`)
   } else {
     throw new UsageError(`unknown command ${command}`)
   }
@@ -181,10 +218,13 @@ function exitCodeFor(err) {
   }
 }
 
-main(process.argv.slice(2)).catch((err) => {
+const sources = {}
+main(process.argv.slice(2), sources).catch((err) => {
   const code = exitCodeFor(err)
   const tag = err instanceof UsageError ? " (see 'sonetel-auth --help')" : err?.code ? ` (${err.code})` : ''
+  let message = String(err?.message ?? err).split('\n')[0]
+  if (/^ERR_INVALID_ARG_/.test(err?.code)) message = named(message, sources)
   // One line, no stack; the addon's messages never carry a secret.
-  process.stderr.write(`sonetel-auth: ${String(err?.message ?? err).split('\n')[0]}${tag}\n`)
+  process.stderr.write(`sonetel-auth: ${message}${tag}\n`)
   process.exitCode = code
 })

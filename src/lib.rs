@@ -7,10 +7,11 @@
 
 mod binding;
 pub mod core;
+mod types;
 
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{Buffer, Either, Either8, JsObjectValue, Unknown};
+use napi::bindgen_prelude::{JsObjectValue, Unknown};
 use napi::Env;
 use napi_derive::napi;
 
@@ -23,381 +24,6 @@ use binding::call::{self, rejected, resolved};
 use binding::error::Failure;
 use binding::instance::Instance;
 use binding::js;
-
-/// Options of every call that asks the token endpoint.
-///
-/// @example
-/// ```ts
-/// const options: TokenRequestOptions = { timeoutMs: 10_000, signal: AbortSignal.timeout(15_000) }
-/// await createAccessToken('me@example.com', password, options)
-/// ```
-#[napi(object, object_to_js = false)]
-pub struct TokenRequestOptions {
-    /// The token endpoint. Default `https://api.sonetel.com/SonetelAuth/beta/oauth/token`.
-    /// Plain `http:` is refused unless the host is loopback (`localhost`, `127.0.0.0/8`, `::1`).
-    pub token_url: Option<String>,
-    /// One deadline, in milliseconds, for the whole request: connect, send and receive.
-    /// Default 30000. Must be above 0 and at most 2147483647.
-    pub timeout_ms: Option<f64>,
-    /// Ask for a refresh token too (`refresh=yes`). Default `true`.
-    pub refresh: Option<bool>,
-    /// Extra PEM root certificate(s) to trust besides the built-in Mozilla roots, for
-    /// private test servers and corporate TLS inspection. Adds trust, never removes it.
-    #[napi(ts_type = "string | Buffer | Array<string | Buffer>")]
-    pub ca: Option<Either<String, Buffer>>,
-    /// Send `https:` requests through this `http://` or `https://` proxy. Without it, the
-    /// `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY` environment variables apply. A plain-http
-    /// loopback URL never goes through a proxy (it would see the password).
-    pub proxy: Option<String>,
-    /// Cancels the request; the promise rejects with an `AbortError` (`code` `ABORT_ERR`).
-    #[napi(ts_type = "AbortSignal")]
-    pub signal: Option<Unknown<'static>>,
-}
-
-/// What the token endpoint answered: every field exactly as the server sent it.
-///
-/// @example
-/// ```ts
-/// const token: AccessToken = await createAccessToken('me@example.com', password)
-/// fetch(url, { headers: { Authorization: `Bearer ${token.access_token}` } })
-/// ```
-#[napi(object, object_from_js = false)]
-pub struct AccessToken {
-    /// The bearer token to send as `Authorization: Bearer <access_token>`. A JWT.
-    #[napi(js_name = "access_token")]
-    pub access_token: String,
-    /// `"bearer"`.
-    #[napi(js_name = "token_type")]
-    pub token_type: String,
-    /// Present when a refresh token was asked for (`refresh: true`, the default).
-    #[napi(js_name = "refresh_token")]
-    pub refresh_token: Option<String>,
-    /// Seconds the access token lives (about 86400).
-    #[napi(js_name = "expires_in")]
-    pub expires_in: Option<f64>,
-    /// The granted scope.
-    pub scope: Option<String>,
-    /// The token's unique id.
-    pub jti: Option<String>,
-}
-
-/// The claims of a Sonetel JWT, as `decodeAccessToken` returns them. Every claim in the
-/// token is present; these are the ones Sonetel uses.
-///
-/// @example
-/// ```ts
-/// const claims: TokenClaims = decodeAccessToken(token.access_token)
-/// const secondsLeft = (claims.exp ?? 0) - Date.now() / 1000
-/// ```
-#[napi(object, object_from_js = false)]
-pub struct TokenClaims {
-    /// Expiry, in seconds since 1970-01-01 UTC.
-    pub exp: Option<f64>,
-    /// Issue time, in seconds since 1970-01-01 UTC.
-    pub iat: Option<f64>,
-    /// The user the token acts for.
-    #[napi(js_name = "user_id", ts_type = "string | number")]
-    pub user_id: Option<String>,
-    /// The Sonetel account id.
-    #[napi(js_name = "acc_id", ts_type = "string | number")]
-    pub acc_id: Option<String>,
-    /// The granted scope.
-    #[napi(ts_type = "string | string[]")]
-    pub scope: Option<String>,
-    /// Issuer.
-    pub iss: Option<String>,
-    /// Audience.
-    #[napi(ts_type = "string | string[]")]
-    pub aud: Option<String>,
-    /// Token id.
-    pub jti: Option<String>,
-    /// The OAuth client the token was issued to (`sonetel-api`).
-    #[napi(js_name = "client_id")]
-    pub client_id: Option<String>,
-}
-
-/// Options of `TokenManager` calls.
-///
-/// @example
-/// ```ts
-/// const token = await manager.getAccessToken({ signal: AbortSignal.timeout(5_000) })
-/// ```
-#[napi(object, object_to_js = false)]
-pub struct CallOptions {
-    /// Stops waiting; the promise rejects with an `AbortError`. A token request already
-    /// shared with other callers goes on for them.
-    #[napi(ts_type = "AbortSignal")]
-    pub signal: Option<Unknown<'static>>,
-}
-
-/// Options of `new TokenManager(options)`: the credentials, every `TokenRequestOptions`
-/// field (but `signal`), and how the manager caches and retries.
-///
-/// @example
-/// ```ts
-/// const options: TokenManagerOptions = {
-///   username: 'me@example.com',
-///   password: process.env.SONETEL_PASSWORD!,
-///   refreshMarginMs: 5 * 60_000,
-///   onToken: (token) => redis.set('sonetel-token', JSON.stringify(token)),
-/// }
-/// const manager = new TokenManager(options)
-/// ```
-#[napi(object, object_to_js = false)]
-pub struct TokenManagerOptions {
-    /// The Sonetel account e-mail.
-    pub username: String,
-    /// The password. A `Buffer` lets the app wipe its own copy after the constructor.
-    #[napi(ts_type = "string | Buffer")]
-    pub password: Either<String, Buffer>,
-    /// See `TokenRequestOptions.tokenUrl`.
-    pub token_url: Option<String>,
-    /// See `TokenRequestOptions.timeoutMs`; applies to each attempt.
-    pub timeout_ms: Option<f64>,
-    /// See `TokenRequestOptions.refresh`. Default `true`.
-    pub refresh: Option<bool>,
-    /// See `TokenRequestOptions.ca`.
-    #[napi(ts_type = "string | Buffer | Array<string | Buffer>")]
-    pub ca: Option<Either<String, Buffer>>,
-    /// See `TokenRequestOptions.proxy`.
-    pub proxy: Option<String>,
-    /// Get a new token once the cached one has less than this to live, in ms, but never
-    /// earlier than half-way through its lifetime. Default 60000.
-    pub refresh_margin_ms: Option<f64>,
-    /// Retries of transient failures (network, timeout, HTTP 408, 429 and 5xx, whatever
-    /// their body says), 0 to 10. Default 2. A refused password is never retried.
-    pub retries: Option<u32>,
-    /// First back-off delay in ms, doubled on each retry, with jitter; a longer
-    /// `Retry-After` from the server wins. Default 250.
-    pub retry_delay_ms: Option<f64>,
-    /// After Sonetel refuses the password, the manager does not send it again for this
-    /// long (ms); calls meanwhile reject at once with the refusal. Default 300000 (5 min);
-    /// 0 turns it off.
-    pub auth_failure_cooldown_ms: Option<f64>,
-    /// Refresh on a timer ahead of expiry, so the first call after a quiet spell does not
-    /// wait. The timer never keeps the process alive. Default `false`.
-    pub auto_refresh: Option<bool>,
-    /// A token stored earlier (for example by `onToken`), used while its JWT `exp` says it
-    /// is valid; its refresh token is used after that. `null` means none.
-    #[napi(ts_type = "AccessToken | null")]
-    pub token: Option<Unknown<'static>>,
-    /// Called with each new token, so the app can store it. The calls that wait for the
-    /// token do not wait for it; what it throws or rejects with is reported as an
-    /// `onToken-failed` event.
-    #[napi(ts_type = "(token: AccessToken) => void | Promise<void>")]
-    pub on_token: Option<Unknown<'static>>,
-    /// Called with each event (requests, tokens, retries, fallbacks, refusals, cool-downs,
-    /// stale tokens served, `onToken` failures). `NODE_DEBUG=sonetel-auth` prints the
-    /// same events on stderr. No event holds a secret.
-    #[napi(ts_type = "(event: TokenManagerEvent) => void")]
-    pub on_event: Option<Unknown<'static>>,
-    /// The origin of Sonetel's REST API for `fetch` and `api`, the only place they send
-    /// the token. Default `https://public-api.sonetel.com`; plain `http:` only to loopback.
-    pub api_url: Option<String>,
-}
-
-/// Options of `manager.api()`.
-///
-/// @example
-/// ```ts
-/// const options: ApiOptions = { method: 'GET', query: { page: 2 }, signal: AbortSignal.timeout(10_000) }
-/// ```
-#[napi(object, object_to_js = false)]
-pub struct ApiOptions {
-    /// The HTTP method. Default `GET`, or `POST` when `json` is given.
-    pub method: Option<String>,
-    /// Added to the query string; an array repeats the name.
-    #[napi(
-        ts_type = "Record<string, string | number | boolean | Array<string | number | boolean>>"
-    )]
-    pub query: Option<Unknown<'static>>,
-    /// Sent as the JSON body (`content-type: application/json`).
-    #[napi(ts_type = "unknown")]
-    pub json: Option<Unknown<'static>>,
-    /// Cancels the call; it rejects with an `AbortError`.
-    #[napi(ts_type = "AbortSignal")]
-    pub signal: Option<Unknown<'static>>,
-}
-
-/// A token request is about to be sent. `attempt` counts from 1.
-///
-/// @example
-/// ```ts
-/// onEvent: (e) => { if (e.type === 'request') metrics.increment(`sonetel.${e.grant}`) }
-/// ```
-#[napi(object, object_from_js = false)]
-pub struct RequestEvent {
-    #[napi(js_name = "type", ts_type = "'request'")]
-    pub kind: String,
-    #[napi(ts_type = "'password' | 'refresh_token'")]
-    pub grant: String,
-    pub attempt: u32,
-}
-
-/// A new token arrived. `expiresAt` is in ms since 1970, `null` when nothing says.
-///
-/// @example
-/// ```ts
-/// onEvent: (e) => { if (e.type === 'token') console.log('token until', new Date(e.expiresAt ?? 0)) }
-/// ```
-#[napi(object, object_from_js = false)]
-pub struct TokenEvent {
-    #[napi(js_name = "type", ts_type = "'token'")]
-    pub kind: String,
-    #[napi(ts_type = "'password' | 'refresh_token'")]
-    pub grant: String,
-    #[napi(js_name = "expiresAt", ts_type = "number | null")]
-    pub expires_at: f64,
-}
-
-/// Attempt `attempt` failed for a transient reason; the next follows in `delayMs`.
-///
-/// @example
-/// ```ts
-/// onEvent: (e) => { if (e.type === 'retry') console.warn(`retry in ${e.delayMs} ms after ${e.code}`) }
-/// ```
-#[napi(object, object_from_js = false)]
-pub struct RetryEvent {
-    #[napi(js_name = "type", ts_type = "'retry'")]
-    pub kind: String,
-    pub attempt: u32,
-    #[napi(js_name = "delayMs")]
-    pub delay_ms: f64,
-    #[napi(
-        ts_type = "'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_SONETEL_AUTH' | 'ERR_SONETEL_HTTP' | 'ERR_SONETEL_RESPONSE' | 'ERR_SONETEL_TIMEOUT' | 'ERR_SONETEL_NETWORK' | 'ERR_SONETEL_API' | 'ABORT_ERR' | 'ERR_SONETEL_INTERNAL'"
-    )]
-    pub code: String,
-    /// The HTTP status, when there was an answer.
-    pub status: Option<u32>,
-}
-
-/// The refresh token was refused; the manager logs in with the password instead.
-///
-/// @example
-/// ```ts
-/// onEvent: (e) => { if (e.type === 'fallback') console.warn('refresh token refused:', e.code) }
-/// ```
-#[napi(object, object_from_js = false)]
-pub struct FallbackEvent {
-    #[napi(js_name = "type", ts_type = "'fallback'")]
-    pub kind: String,
-    #[napi(ts_type = "'refresh_token'")]
-    pub from: String,
-    #[napi(ts_type = "'password'")]
-    pub to: String,
-    #[napi(
-        ts_type = "'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_SONETEL_AUTH' | 'ERR_SONETEL_HTTP' | 'ERR_SONETEL_RESPONSE' | 'ERR_SONETEL_TIMEOUT' | 'ERR_SONETEL_NETWORK' | 'ERR_SONETEL_API' | 'ABORT_ERR' | 'ERR_SONETEL_INTERNAL'"
-    )]
-    pub code: String,
-}
-
-/// Sonetel refused a grant (`status`, and the OAuth `error`).
-///
-/// @example
-/// ```ts
-/// onEvent: (e) => { if (e.type === 'refused' && e.grant === 'password') alert('Sonetel password refused') }
-/// ```
-#[napi(object, object_from_js = false)]
-pub struct RefusedEvent {
-    #[napi(js_name = "type", ts_type = "'refused'")]
-    pub kind: String,
-    #[napi(ts_type = "'password' | 'refresh_token'")]
-    pub grant: String,
-    #[napi(ts_type = "number | null")]
-    pub status: f64,
-    #[napi(ts_type = "string | null")]
-    pub error: String,
-}
-
-/// The password is not sent again before `untilMs` (ms since 1970).
-///
-/// @example
-/// ```ts
-/// onEvent: (e) => { if (e.type === 'cooldown') console.error('no login before', new Date(e.untilMs)) }
-/// ```
-#[napi(object, object_from_js = false)]
-pub struct CooldownEvent {
-    #[napi(js_name = "type", ts_type = "'cooldown'")]
-    pub kind: String,
-    #[napi(js_name = "untilMs")]
-    pub until_ms: f64,
-}
-
-/// A refresh ahead of expiry failed for a transient reason (`code`); callers got the
-/// still-valid token, and a later call tries again.
-///
-/// @example
-/// ```ts
-/// onEvent: (e) => { if (e.type === 'stale-served') console.warn('serving the old token:', e.code) }
-/// ```
-#[napi(object, object_from_js = false)]
-pub struct StaleServedEvent {
-    #[napi(js_name = "type", ts_type = "'stale-served'")]
-    pub kind: String,
-    #[napi(
-        ts_type = "'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_SONETEL_AUTH' | 'ERR_SONETEL_HTTP' | 'ERR_SONETEL_RESPONSE' | 'ERR_SONETEL_TIMEOUT' | 'ERR_SONETEL_NETWORK' | 'ERR_SONETEL_API' | 'ABORT_ERR' | 'ERR_SONETEL_INTERNAL'"
-    )]
-    pub code: String,
-}
-
-/// `onToken` threw or its promise rejected; `message` is the error's message, with any
-/// secret of ours replaced by `[redacted]`.
-///
-/// @example
-/// ```ts
-/// onEvent: (e) => { if (e.type === 'onToken-failed') console.error('could not store the token:', e.message) }
-/// ```
-#[napi(object, object_from_js = false)]
-pub struct OnTokenFailedEvent {
-    #[napi(js_name = "type", ts_type = "'onToken-failed'")]
-    pub kind: String,
-    pub message: String,
-}
-
-/// Everything `onEvent` receives, told apart by `type`.
-///
-/// @example
-/// ```ts
-/// const log = (e: TokenManagerEvent) => (e.type === 'retry' ? console.warn(e.code, e.delayMs) : undefined)
-/// ```
-#[napi]
-pub type TokenManagerEvent = Either8<
-    RequestEvent,
-    TokenEvent,
-    RetryEvent,
-    FallbackEvent,
-    RefusedEvent,
-    CooldownEvent,
-    StaleServedEvent,
-    OnTokenFailedEvent,
->;
-
-/// What `TokenManager.getToken()` resolves with: the token as the server sent it, and the
-/// manager's view of it.
-///
-/// @example
-/// ```ts
-/// const { access_token, claims, expiresAt } = await manager.getToken()
-/// ```
-#[napi(object, object_from_js = false)]
-pub struct ManagedToken {
-    /// The bearer token. A JWT.
-    #[napi(js_name = "access_token")]
-    pub access_token: String,
-    /// `"bearer"`.
-    #[napi(js_name = "token_type")]
-    pub token_type: String,
-    /// The refresh token, when there is one.
-    #[napi(js_name = "refresh_token")]
-    pub refresh_token: Option<String>,
-    /// When the manager considers the token expired, in ms since 1970, after correcting
-    /// for clock skew; `null` when nothing says.
-    #[napi(js_name = "expiresAt", ts_type = "number | null")]
-    pub expires_at: f64,
-    /// The access token's claims (`acc_id`, `user_id`, `exp`, …); `null` if it is not a JWT.
-    #[napi(ts_type = "(TokenClaims & Record<string, unknown>) | null")]
-    pub claims: Unknown<'static>,
-}
 
 /// The token as a JavaScript object: the server's body through `JSON.parse`, which
 /// builds it faster than property-by-property conversion, keeps every field as sent, and
@@ -415,15 +41,14 @@ fn token_to_js<'e>(env: &'e Env, token: &TokenResponse) -> Result<Unknown<'e>, F
 /// whole request has a deadline.
 ///
 /// @example
-/// ```js
-/// const { createAccessToken } = require('sonetel-auth')
-/// const token = await createAccessToken('me@example.com', process.env.SONETEL_PASSWORD)
+/// ```ts
+/// const token = await createAccessToken('me@example.com', process.env['SONETEL_PASSWORD'] ?? '')
 /// console.log(token.access_token, token.expires_in)
 /// ```
 #[napi(
     catch_unwind,
-    ts_args_type = "username: string, password: string | Buffer, options?: TokenRequestOptions",
-    ts_return_type = "Promise<AccessToken & Record<string, unknown>>"
+    ts_args_type = "username: string, password: string | Uint8Array, options?: TokenRequestOptions",
+    ts_return_type = "Promise<AccessToken>"
 )]
 pub fn create_access_token<'e>(
     env: &'e Env,
@@ -445,13 +70,16 @@ pub fn create_access_token<'e>(
 /// never appears in an error.
 ///
 /// @example
-/// ```js
-/// const next = await refreshAccessToken(token.refresh_token)
+/// ```ts
+/// if (token.refresh_token !== undefined) {
+///   const next = await refreshAccessToken(token.refresh_token)
+///   console.log(next.access_token)
+/// }
 /// ```
 #[napi(
     catch_unwind,
     ts_args_type = "refreshToken: string, options?: TokenRequestOptions",
-    ts_return_type = "Promise<AccessToken & Record<string, unknown>>"
+    ts_return_type = "Promise<AccessToken>"
 )]
 pub fn refresh_access_token<'e>(
     env: &'e Env,
@@ -492,9 +120,9 @@ fn token_request<'e>(
 /// `ERR_INVALID_ARG_VALUE` for a string that is not a JWT.
 ///
 /// @example
-/// ```js
+/// ```ts
 /// const { exp, acc_id } = decodeAccessToken(token.access_token)
-/// console.log('expires', new Date(exp * 1000))
+/// console.log('account', acc_id, 'expires', new Date((exp ?? 0) * 1000))
 /// ```
 #[napi(
     catch_unwind,
@@ -513,6 +141,30 @@ pub fn decode_access_token<'e>(env: &'e Env, token: Unknown<'e>) -> napi::Result
             .ok_or_else(|| js::internal(env, "JSON.parse failed"))
     });
     claims.map_err(|f| call::thrown(env, &f))
+}
+
+/// Tells whether `value` is one of this package's errors: an `Error` whose `code` is one
+/// of ours and that has the properties its code promises (a numeric `status` and a string
+/// `error` for `ERR_SONETEL_AUTH`, and so on). It checks what it says, so narrowing on it
+/// is safe; an error with the same code and shape from elsewhere (Node's own `ABORT_ERR`)
+/// passes too.
+///
+/// @example
+/// ```ts
+/// try {
+///   await createAccessToken('me@example.com', password)
+/// } catch (err) {
+///   if (isSonetelAuthError(err) && err.code === 'ERR_SONETEL_AUTH') console.error(err.status, err.error)
+///   else throw err
+/// }
+/// ```
+#[napi(
+    catch_unwind,
+    ts_args_type = "value: unknown",
+    ts_return_type = "value is SonetelAuthError"
+)]
+pub fn is_sonetel_auth_error(env: &Env, value: Unknown) -> bool {
+    binding::error::is_ours(env, &value)
 }
 
 /// @internal Test hook: panics inside the addon ('sync' or 'async') to show that a panic
@@ -555,9 +207,9 @@ pub fn panic_for_testing<'e>(env: &'e Env, place: Unknown<'e>) -> napi::Result<U
 /// `util.inspect(manager)` and `JSON.stringify(manager)` show no secret.
 ///
 /// @example
-/// ```js
+/// ```ts
 /// const manager = new TokenManager({ username, password, onToken: (t) => save(t) })
-/// const res = await fetch(url, { headers: { Authorization: await manager.authorizationHeader() } })
+/// const account = await manager.api('/account/{acc_id}')
 /// ```
 #[napi]
 pub struct TokenManager {
@@ -646,12 +298,13 @@ impl TokenManager {
     /// @example
     /// ```ts
     /// const { access_token, claims } = await manager.getToken()
-    /// const url = `https://public-api.sonetel.com/account/${claims?.acc_id}`
+    /// const accountUrl = `https://public-api.sonetel.com/account/${String(claims?.acc_id)}`
+    /// console.log(accountUrl, access_token.length)
     /// ```
     #[napi(
         catch_unwind,
         ts_args_type = "options?: CallOptions",
-        ts_return_type = "Promise<ManagedToken & Record<string, unknown>>"
+        ts_return_type = "Promise<ManagedToken>"
     )]
     pub fn get_token<'e>(&self, env: &'e Env, options: Unknown<'e>) -> napi::Result<Unknown<'e>> {
         self.token_call(env, options, |env, core, token| {
@@ -696,6 +349,8 @@ impl TokenManager {
     ///
     /// @example
     /// ```ts
+    /// const accessToken = await manager.getAccessToken()
+    /// const response = await fetch(url, { headers: { Authorization: `Bearer ${accessToken}` } })
     /// if (response.status === 401) manager.invalidate(accessToken)
     /// ```
     #[napi(catch_unwind, ts_args_type = "staleAccessToken?: string")]
@@ -751,6 +406,7 @@ impl TokenManager {
     /// const { session_id } = await manager.api<{ session_id: string }>('/make-calls/call/call-back', {
     ///   json: { call1: '+46701234567', call2: '+46812345678' },
     /// })
+    /// console.log(account.account_id, session_id)
     /// ```
     #[napi(
         catch_unwind,

@@ -37,4 +37,22 @@ function testCertificates() {
   return cached
 }
 
-module.exports = { testCertificates }
+/**
+ * A single self-signed certificate for `localhost`, made the way most private test servers
+ * make theirs: `openssl req -x509 -newkey … -subj /CN=localhost`, which marks it `CA:TRUE`.
+ * Returns `{ cert, key }` (PEM strings); each call makes a new one.
+ */
+function selfSignedCertificate() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sonetel-auth-self-'))
+  try {
+    openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+      '-keyout', 'key.pem', '-out', 'cert.pem', '-days', '3', '-subj', '/CN=localhost',
+      '-addext', 'subjectAltName=DNS:localhost'], dir)
+    const read = (f) => fs.readFileSync(path.join(dir, f), 'utf8')
+    return { cert: read('cert.pem'), key: read('key.pem') }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+module.exports = { testCertificates, selfSignedCertificate }

@@ -3,52 +3,28 @@
 // outside the repository, and there checks require, ESM import, the TypeScript types
 // (moduleResolution node16 and bundler), the command, and a real call to the local server.
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { after, before, test } from 'node:test'
 import { createRequire } from 'node:module'
+import { installPacked, platformPackage, root, sh } from '../helpers/packed.mjs'
 
 const require = createRequire(import.meta.url)
-const root = fileURLToPath(new URL('../..', import.meta.url))
 // The server runs in its own process: the checks below block this one while they run.
 const { spawnSonetelServer } = require('../../testing/server-process.js')
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'))
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'sonetel-auth-package-'))
-const project = path.join(work, 'app')
+let project
 let server
 let tarballs
 
-const sh = (cmd, args, opts = {}) => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...opts })
 const node = (file, env = {}) => sh(process.execPath, [file], { cwd: project, env: { ...process.env, ...env } })
-
-/** The binary built for this machine, and the npm/<platform> package it belongs in. */
-function platformPackage() {
-  const binary = fs.readdirSync(root).find((f) => /^sonetel-auth\..+\.node$/.test(f))
-  assert.ok(binary, 'build the addon first (npm run build)')
-  const platform = binary.split('.')[1]
-  return { binary, dir: path.join(root, 'npm', platform), name: `sonetel-auth-${platform}` }
-}
 
 before(async () => {
   server = await spawnSonetelServer()
-  const plat = platformPackage()
-  // Stage the platform package with its binary outside the repository, as CI's
-  // `napi artifacts` would, and pack both.
-  const staged = path.join(work, 'platform')
-  fs.cpSync(plat.dir, staged, { recursive: true })
-  fs.copyFileSync(path.join(root, plat.binary), path.join(staged, plat.binary))
-  const packDir = path.join(work, 'tarballs')
-  fs.mkdirSync(packDir)
-  const pack = (cwd) => JSON.parse(sh('npm', ['pack', '--json', '--pack-destination', packDir], { cwd }))[0]
-  tarballs = { main: pack(root), platform: pack(staged) }
-  fs.mkdirSync(project)
-  fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }))
-  sh('npm', ['install', '--no-audit', '--no-fund', '--omit=optional',
-    path.join(packDir, tarballs.main.filename), path.join(packDir, tarballs.platform.filename)], { cwd: project })
+  ;({ project, tarballs } = installPacked(work))
 })
 
 after(async () => {
@@ -101,7 +77,7 @@ for (const [moduleKind, resolution] of [['node16', 'node16'], ['esnext', 'bundle
       import { createAccessToken, decodeAccessToken, TokenManager, type AccessToken, type TokenClaims } from 'sonetel-auth'
       const token: AccessToken = await createAccessToken('me@example.com', 'secret', { timeoutMs: 5000 })
       const claims: TokenClaims = decodeAccessToken(token.access_token)
-      const m = new TokenManager({ username: 'me@example.com', password: Buffer.from('secret') })
+      const m = new TokenManager({ username: 'me@example.com', password: new TextEncoder().encode('secret') })
       const header: string = await m.authorizationHeader()
       // @ts-expect-error the options are typed
       await createAccessToken('me@example.com', 'secret', { timeoutMs: 'soon' })

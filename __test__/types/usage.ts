@@ -1,9 +1,11 @@
 // Type-checked against index.d.ts by __test__/types.test.mjs (tsc --noEmit).
+declare const process: { env: Record<string, string | undefined> }
 import {
   createAccessToken,
   refreshAccessToken,
   decodeAccessToken,
   TokenManager,
+  isSonetelAuthError,
   type AccessToken,
   type TokenClaims,
   type TokenRequestOptions,
@@ -15,7 +17,7 @@ async function main(): Promise<void> {
   const token: AccessToken = await createAccessToken('me@example.com', 'secret', options)
   const access: string = token.access_token
   const expiresIn: number | undefined = token.expires_in
-  const extra: unknown = (await createAccessToken('me@example.com', Buffer.from('secret'))).acc_id
+  const extra: unknown = (await createAccessToken('me@example.com', new TextEncoder().encode('secret'))).acc_id
   const next = await refreshAccessToken(token.refresh_token ?? '', { ca: ['-----BEGIN CERTIFICATE-----'] })
   const claims: TokenClaims = decodeAccessToken(next.access_token)
   const exp: number | undefined = claims.exp
@@ -54,6 +56,20 @@ async function main(): Promise<void> {
   const accountId: number = account.account_id
   const untyped: unknown = await manager.api('/make-calls/call/call-back', { json: { call1: '+4670', call2: '+4681' } })
   console.log(dropped, accId, expiresAt, watched, res.status, accountId, untyped)
+
+  // Optional options take undefined (exactOptionalPropertyTypes): an unset variable is fine.
+  const fromEnv: TokenRequestOptions = { tokenUrl: process.env['SONETEL_TOKEN_URL'], timeoutMs: undefined }
+  // onToken's token has every field the server sent.
+  new TokenManager({ username: 'u', password: 'p', onToken: (t) => { const userId: unknown = t.user_id; console.log(userId) } })
+  // Errors narrow by code, honestly.
+  const err: unknown = await createAccessToken('me@example.com', 'secret', fromEnv).catch((e: unknown) => e)
+  if (isSonetelAuthError(err)) {
+    if (err.code === 'ERR_SONETEL_AUTH') { const s: number = err.status; const e: string = err.error; console.log(s, e, err.retryAfterMs) }
+    else if (err.code === 'ERR_SONETEL_HTTP') { const b: string = err.body; console.log(b) }
+    else if (err.code === 'ERR_SONETEL_API') { console.log(err.apiCode, err.detail) }
+    // @ts-expect-error a timeout has no status
+    else if (err.code === 'ERR_SONETEL_TIMEOUT') console.log(err.status)
+  }
 
   // @ts-expect-error the user name must be a string
   await createAccessToken(42, 'secret')

@@ -2,7 +2,7 @@
 //! README's error table lists, and error objects built so that nothing an app (or an
 //! attacker) put on `Object.prototype` or `Error.prototype` can stop them.
 
-use napi::bindgen_prelude::{Object, Unknown};
+use napi::bindgen_prelude::{JsObjectValue, Object, Unknown};
 use napi::{sys, Env, JsValue};
 
 use super::js;
@@ -154,4 +154,37 @@ impl Failure {
             .or_else(|_| js::undefined(env))
         })
     }
+}
+
+/// Whether `value` is shaped like one of our errors: an `Error` with one of our codes
+/// (an own property) and the own properties that code promises.
+pub fn is_ours(env: &Env, value: &Unknown) -> bool {
+    let ours = (|| {
+        let object = js::object(value)?;
+        if !value.is_error().ok()? {
+            return Some(false);
+        }
+        let own = |name: &str| -> Option<Unknown> {
+            object.has_own_property(name).ok()?.then_some(())?;
+            object.get_named_property_unchecked::<Unknown>(name).ok()
+        };
+        let text = |name: &str| own(name).as_ref().and_then(js::string).is_some();
+        let number = |name: &str| own(name).as_ref().and_then(js::number).is_some();
+        let code = own("code")?;
+        let code = js::read_utf8(js::string(&code)?, 64, "code").ok()?;
+        Some(match code.as_str() {
+            "ERR_SONETEL_AUTH" => number("status") && text("error"),
+            "ERR_SONETEL_HTTP" => number("status") && text("body"),
+            "ERR_SONETEL_RESPONSE" | "ERR_SONETEL_API" => number("status"),
+            "ERR_INVALID_ARG_TYPE"
+            | "ERR_INVALID_ARG_VALUE"
+            | "ERR_SONETEL_TIMEOUT"
+            | "ERR_SONETEL_NETWORK"
+            | "ERR_SONETEL_INTERNAL"
+            | "ABORT_ERR" => true,
+            _ => false,
+        })
+    })();
+    js::clear_exception(env);
+    ours.unwrap_or(false)
 }

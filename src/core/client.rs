@@ -10,11 +10,13 @@ use std::time::Duration;
 use reqwest::header::{
     HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, USER_AGENT,
 };
-use reqwest::{redirect, Certificate, Url};
+use reqwest::{redirect, Url};
+use rustls::pki_types::CertificateDer;
 use tokio::sync::Semaphore;
 
 use super::error::{AuthError, Invalid};
 use super::secret::WipedBytes;
+use super::tls;
 
 pub const DEFAULT_TOKEN_URL: &str = "https://api.sonetel.com/SonetelAuth/beta/oauth/token";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(30_000);
@@ -97,8 +99,8 @@ impl RequestOptions {
             self.tls.ca_pem.push(known.clone());
             return Ok(());
         }
-        match Certificate::from_pem_bundle(pem) {
-            Ok(certs) if !certs.is_empty() => {
+        match tls::pem_certificates(pem) {
+            Some(_) => {
                 let pem: Arc<[u8]> = Arc::from(pem);
                 let mut valid = valid.lock().unwrap_or_else(|e| e.into_inner());
                 if valid.len() < 64 {
@@ -224,31 +226,28 @@ fn limiter_for(url: &Url) -> Arc<Semaphore> {
 }
 
 /// Certificates from `NODE_EXTRA_CA_CERTS`, read once, as Node.js itself does.
-fn node_extra_ca_certs() -> &'static [Certificate] {
-    static EXTRA: OnceLock<Vec<Certificate>> = OnceLock::new();
+fn node_extra_ca_certs() -> &'static [CertificateDer<'static>] {
+    static EXTRA: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
     EXTRA.get_or_init(|| {
         std::env::var_os("NODE_EXTRA_CA_CERTS")
             .and_then(|path| std::fs::read(path).ok())
-            .and_then(|pem| Certificate::from_pem_bundle(&pem).ok())
+            .and_then(|pem| tls::pem_certificates(&pem))
             .unwrap_or_default()
     })
 }
 
 fn build_client(key: &TlsKey) -> Result<reqwest::Client, AuthError> {
+    let mut trusted = node_extra_ca_certs().to_vec();
+    for pem in &key.ca_pem {
+        trusted.extend(tls::pem_certificates(pem).unwrap_or_default());
+    }
+    let config = tls::client_config(&trusted).map_err(AuthError::Config)?;
     let mut builder = reqwest::Client::builder()
         // A redirect would re-send the credentials to another place.
         .redirect(redirect::Policy::none())
-        .tls_built_in_root_certs(true)
+        .use_preconfigured_tls(config)
         .pool_idle_timeout(Duration::from_secs(60))
         .http1_only();
-    for cert in node_extra_ca_certs() {
-        builder = builder.add_root_certificate(cert.clone());
-    }
-    for pem in &key.ca_pem {
-        for cert in Certificate::from_pem_bundle(pem).unwrap_or_default() {
-            builder = builder.add_root_certificate(cert);
-        }
-    }
     if key.direct {
         builder = builder.no_proxy();
     } else if let Some(proxy) = &key.proxy {

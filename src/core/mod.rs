@@ -12,4 +12,5 @@ pub mod manager;
 pub mod run;
 pub mod runtime;
 pub mod secret;
+pub mod tls;
 pub mod token;

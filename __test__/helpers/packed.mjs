@@ -1,0 +1,37 @@
+// The package as users get it: `npm pack` of the main package and of this platform's
+// binary package (staged with its binary outside the repository, as CI's `napi artifacts`
+// would), both installed into a fresh project. Used by test:package and test:runtimes.
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const root = fileURLToPath(new URL('../..', import.meta.url))
+export const sh = (cmd, args, opts = {}) => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...opts })
+
+/** The binary built for this machine, and the npm/<platform> package it belongs in. */
+export function platformPackage() {
+  const binary = fs.readdirSync(root).find((f) => /^sonetel-auth\..+\.node$/.test(f))
+  assert.ok(binary, 'build the addon first (npm run build)')
+  const platform = binary.split('.')[1]
+  return { binary, dir: path.join(root, 'npm', platform), name: `sonetel-auth-${platform}` }
+}
+
+/** Packs both packages and installs them into `work`/app. Returns `{ project, tarballs }`. */
+export function installPacked(work) {
+  const plat = platformPackage()
+  const staged = path.join(work, 'platform')
+  fs.cpSync(plat.dir, staged, { recursive: true })
+  fs.copyFileSync(path.join(root, plat.binary), path.join(staged, plat.binary))
+  const packDir = path.join(work, 'tarballs')
+  fs.mkdirSync(packDir)
+  const pack = (cwd) => JSON.parse(sh('npm', ['pack', '--json', '--pack-destination', packDir], { cwd }))[0]
+  const tarballs = { main: pack(root), platform: pack(staged) }
+  const project = path.join(work, 'app')
+  fs.mkdirSync(project)
+  fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }))
+  sh('npm', ['install', '--no-audit', '--no-fund', '--omit=optional',
+    path.join(packDir, tarballs.main.filename), path.join(packDir, tarballs.platform.filename)], { cwd: project })
+  return { project, tarballs }
+}
