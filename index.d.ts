@@ -513,6 +513,19 @@ export interface RetryEvent {
 }
 
 /**
+ * A token another process fetched was taken from the store.
+ *
+ * @example
+ * ```ts
+ * new TokenManager({ username, password, store: 'redis://127.0.0.1:6379', onEvent: (e) => { if (e.type === 'shared') console.log('shared until', e.expiresAt) } })
+ * ```
+ */
+export interface SharedEvent {
+  type: 'shared'
+  expiresAt: number | null
+}
+
+/**
  * A refresh ahead of expiry failed for a transient reason (`code`); callers got the
  * still-valid token, and a later call tries again.
  *
@@ -524,6 +537,32 @@ export interface RetryEvent {
 export interface StaleServedEvent {
   type: 'stale-served'
   code: SonetelAuthErrorCode
+}
+
+/**
+ * The store works again; the token is shared again.
+ *
+ * @example
+ * ```ts
+ * new TokenManager({ username, password, store: 'redis://127.0.0.1:6379', onEvent: (e) => { if (e.type === 'store-available') console.log('sharing again') } })
+ * ```
+ */
+export interface StoreAvailableEvent {
+  type: 'store-available'
+}
+
+/**
+ * The store failed (`message` says how, without secrets); this process fetches its own
+ * tokens until it works again.
+ *
+ * @example
+ * ```ts
+ * new TokenManager({ username, password, store: 'redis://127.0.0.1:6379', onEvent: (e) => { if (e.type === 'store-unavailable') console.warn(e.message) } })
+ * ```
+ */
+export interface StoreUnavailableEvent {
+  type: 'store-unavailable'
+  message: string
 }
 
 /**
@@ -579,7 +618,7 @@ export interface TokenEvent {
  * const log = (e: TokenManagerEvent): void => { if (e.type === 'retry') console.warn(e.code, e.delayMs) }
  * ```
  */
-export type TokenManagerEvent = RequestEvent | TokenEvent | RetryEvent | FallbackEvent | RefusedEvent | CooldownEvent | StaleServedEvent | OnTokenFailedEvent
+export type TokenManagerEvent = RequestEvent | TokenEvent | RetryEvent | FallbackEvent | RefusedEvent | CooldownEvent | StaleServedEvent | OnTokenFailedEvent | SharedEvent | StoreUnavailableEvent | StoreAvailableEvent
 
 /**
  * Options of `new TokenManager(options)`: the credentials, every `TokenRequestOptions`
@@ -663,6 +702,30 @@ export interface TokenManagerOptions {
    * the token. Default `https://public-api.sonetel.com`; plain `http:` only to loopback.
    */
   apiUrl?: string | undefined
+  /**
+   * Share one token with every process that names the same store (see the README's
+   * "Many processes, one token"): `redis://[user:password@]host:port[/db]`,
+   * `rediss://…` (TLS, verified; `ca` and `NODE_EXTRA_CA_CERTS` add trust), or
+   * `file:///absolute/path` (processes on one machine). The store is an optimisation:
+   * when it fails, the manager fetches on its own and says so in an event.
+   */
+  store?: string | undefined
+  /**
+   * The key (Redis) the token is kept under; its lock is `<key>:lock`. Default: derived
+   * from the token URL and a hash of the user name (never the name itself).
+   */
+  storeKey?: string | undefined
+  /**
+   * Encrypts what is stored (XChaCha20-Poly1305): 32 bytes, or a passphrase (a string,
+   * through Argon2id). Every process of the fleet needs the same. Without it the token
+   * is stored in clear.
+   */
+  storeSecret?: string | Uint8Array | undefined
+  /**
+   * How long one store operation may take before the manager carries on alone, in ms.
+   * Default 1000.
+   */
+  storeTimeoutMs?: number | undefined
 }
 
 /**

@@ -5,7 +5,7 @@
 //! which `napi build` puts at the head of `index.d.ts`.
 #![allow(dead_code)]
 
-use napi::bindgen_prelude::{Either8, Unknown};
+use napi::bindgen_prelude::{Either11, Unknown};
 use napi_derive::napi;
 
 /// Options of every call that asks the token endpoint. Each may be `undefined`, which
@@ -169,6 +169,26 @@ pub struct TokenManagerOptions {
     /// the token. Default `https://public-api.sonetel.com`; plain `http:` only to loopback.
     #[napi(ts_type = "string | undefined")]
     pub api_url: Option<String>,
+    /// Share one token with every process that names the same store (see the README's
+    /// "Many processes, one token"): `redis://[user:password@]host:port[/db]`,
+    /// `rediss://…` (TLS, verified; `ca` and `NODE_EXTRA_CA_CERTS` add trust), or
+    /// `file:///absolute/path` (processes on one machine). The store is an optimisation:
+    /// when it fails, the manager fetches on its own and says so in an event.
+    #[napi(ts_type = "string | undefined")]
+    pub store: Option<String>,
+    /// The key (Redis) the token is kept under; its lock is `<key>:lock`. Default: derived
+    /// from the token URL and a hash of the user name (never the name itself).
+    #[napi(ts_type = "string | undefined")]
+    pub store_key: Option<String>,
+    /// Encrypts what is stored (XChaCha20-Poly1305): 32 bytes, or a passphrase (a string,
+    /// through Argon2id). Every process of the fleet needs the same. Without it the token
+    /// is stored in clear.
+    #[napi(ts_type = "string | Uint8Array | undefined")]
+    pub store_secret: Option<Unknown<'static>>,
+    /// How long one store operation may take before the manager carries on alone, in ms.
+    /// Default 1000.
+    #[napi(ts_type = "number | undefined")]
+    pub store_timeout_ms: Option<f64>,
 }
 
 /// Options of `manager.api()`.
@@ -326,6 +346,46 @@ pub struct OnTokenFailedEvent {
     pub message: String,
 }
 
+/// A token another process fetched was taken from the store.
+///
+/// @example
+/// ```ts
+/// new TokenManager({ username, password, store: 'redis://127.0.0.1:6379', onEvent: (e) => { if (e.type === 'shared') console.log('shared until', e.expiresAt) } })
+/// ```
+#[napi(object, object_from_js = false)]
+pub struct SharedEvent {
+    #[napi(js_name = "type", ts_type = "'shared'")]
+    pub kind: String,
+    #[napi(js_name = "expiresAt", ts_type = "number | null")]
+    pub expires_at: f64,
+}
+
+/// The store failed (`message` says how, without secrets); this process fetches its own
+/// tokens until it works again.
+///
+/// @example
+/// ```ts
+/// new TokenManager({ username, password, store: 'redis://127.0.0.1:6379', onEvent: (e) => { if (e.type === 'store-unavailable') console.warn(e.message) } })
+/// ```
+#[napi(object, object_from_js = false)]
+pub struct StoreUnavailableEvent {
+    #[napi(js_name = "type", ts_type = "'store-unavailable'")]
+    pub kind: String,
+    pub message: String,
+}
+
+/// The store works again; the token is shared again.
+///
+/// @example
+/// ```ts
+/// new TokenManager({ username, password, store: 'redis://127.0.0.1:6379', onEvent: (e) => { if (e.type === 'store-available') console.log('sharing again') } })
+/// ```
+#[napi(object, object_from_js = false)]
+pub struct StoreAvailableEvent {
+    #[napi(js_name = "type", ts_type = "'store-available'")]
+    pub kind: String,
+}
+
 /// Everything `onEvent` receives, told apart by `type`.
 ///
 /// @example
@@ -333,7 +393,7 @@ pub struct OnTokenFailedEvent {
 /// const log = (e: TokenManagerEvent): void => { if (e.type === 'retry') console.warn(e.code, e.delayMs) }
 /// ```
 #[napi]
-pub type TokenManagerEvent = Either8<
+pub type TokenManagerEvent = Either11<
     RequestEvent,
     TokenEvent,
     RetryEvent,
@@ -342,4 +402,7 @@ pub type TokenManagerEvent = Either8<
     CooldownEvent,
     StaleServedEvent,
     OnTokenFailedEvent,
+    SharedEvent,
+    StoreUnavailableEvent,
+    StoreAvailableEvent,
 >;

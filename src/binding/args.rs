@@ -20,6 +20,7 @@ use crate::core::manager::{
     DEFAULT_RETRY_DELAY,
 };
 use crate::core::secret::Secret;
+use crate::core::store::{self, StoreConfig, StoreUrl};
 use crate::core::token::{TokenResponse, MAX_TOKEN_LEN};
 use reqwest::Url;
 
@@ -28,6 +29,8 @@ const MAX_CREDENTIAL_LEN: usize = 8 * 1024;
 const MAX_RETRIES: f64 = 10.0;
 /// Largest `timeoutMs` and the like: what Node's own timers accept.
 pub const MAX_TIMER_MS: f64 = 2_147_483_647.0;
+/// How long a store operation may take before the manager carries on alone.
+const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_millis(1000);
 /// Largest stored token we read back, as JSON text.
 const MAX_STORED_TOKEN: usize = 1024 * 1024;
 
@@ -51,6 +54,10 @@ const MANAGER_OPTIONS: &[&str] = &[
     "onToken",
     "onEvent",
     "apiUrl",
+    "store",
+    "storeKey",
+    "storeSecret",
+    "storeTimeoutMs",
 ];
 /// The options of `getAccessToken()` and `authorizationHeader()`.
 const CALL_OPTIONS: &[&str] = &["signal"];
@@ -502,6 +509,7 @@ pub fn manager_options<'e>(env: &'e Env, value: &Unknown<'e>) -> Result<ManagerA
         Some(f) => Err(wrong_type(&f, &o.path(name), "a function")),
         None => Ok(None),
     };
+    let store = store_config(&o, &request, &username)?;
     Ok(ManagerArgs {
         config: ManagerConfig {
             username,
@@ -512,6 +520,7 @@ pub fn manager_options<'e>(env: &'e Env, value: &Unknown<'e>) -> Result<ManagerA
             retry_delay,
             auth_failure_cooldown,
             auto_refresh,
+            store,
         },
         restored,
         on_token: function("onToken")?,
@@ -523,6 +532,69 @@ pub fn manager_options<'e>(env: &'e Env, value: &Unknown<'e>) -> Result<ManagerA
             }
         },
     })
+}
+
+/// `store`, `storeKey`, `storeSecret` and `storeTimeoutMs`: where a fleet shares its token.
+fn store_config(
+    o: &Options,
+    request: &RequestOptions,
+    username: &Secret,
+) -> Result<Option<StoreConfig>, Failure> {
+    let Some(url) = o.text("store")? else {
+        for name in ["storeKey", "storeSecret", "storeTimeoutMs"] {
+            if o.field(name).is_some() {
+                return Err(Failure::ArgValue(format!(
+                    "options.{name} needs options.store"
+                )));
+            }
+        }
+        return Ok(None);
+    };
+    let url = StoreUrl::parse(&url).map_err(invalid("options.store"))?;
+    let key = match o.text("storeKey")? {
+        Some(key) if !key.is_empty() && key.len() <= 512 => key,
+        Some(_) => {
+            return Err(Failure::ArgValue(
+                "options.storeKey must be 1 to 512 bytes".into(),
+            ))
+        }
+        None => store::default_key(request.token_url.as_str(), username.expose()),
+    };
+    let sealing = match o.field("storeSecret") {
+        None => None,
+        Some(secret) => {
+            let passphrase = js::kind(&secret) == ValueType::String;
+            let bytes = match (js::bytes(&secret), js::string(&secret)) {
+                (Some(bytes), _) => zeroize::Zeroizing::new(bytes),
+                (None, Some(s)) => zeroize::Zeroizing::new(
+                    js::read_utf16(s, 4096, "options.storeSecret")?.into_bytes(),
+                ),
+                (None, None) => {
+                    return Err(wrong_type(
+                        &secret,
+                        "options.storeSecret",
+                        "a string or a Uint8Array",
+                    ))
+                }
+            };
+            Some(
+                store::sealing_key(&bytes, passphrase, &key)
+                    .map_err(invalid("options.storeSecret"))?,
+            )
+        }
+    };
+    let timeout = o
+        .millis("storeTimeoutMs", true)?
+        .unwrap_or(DEFAULT_STORE_TIMEOUT);
+    let store = url
+        .open(&key, &request.extra_ca_pems(), timeout)
+        .map_err(invalid("options.store"))?;
+    Ok(Some(StoreConfig {
+        store,
+        sealing,
+        key,
+        timeout,
+    }))
 }
 
 /// A token the app stored, read through `JSON.stringify`: it copes with cycles, depth,

@@ -131,6 +131,13 @@ pub fn event_json(event: &ManagerEvent) -> Value {
         ManagerEvent::Cooldown { until } => {
             json!({ "type": "cooldown", "untilMs": epoch_ms(*until) })
         }
+        ManagerEvent::Shared { expires_at } => {
+            json!({ "type": "shared", "expiresAt": expires_at.map(epoch_ms) })
+        }
+        ManagerEvent::StoreUnavailable { error } => {
+            json!({ "type": "store-unavailable", "message": error.0 })
+        }
+        ManagerEvent::StoreAvailable => json!({ "type": "store-available" }),
         ManagerEvent::StaleServed { error } => {
             json!({ "type": "stale-served", "code": code(error) })
         }

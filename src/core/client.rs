@@ -113,6 +113,18 @@ impl RequestOptions {
         }
     }
 
+    /// The PEM bundles to trust besides the built-in roots: `NODE_EXTRA_CA_CERTS` and `ca`,
+    /// for clients of other protocols (a `rediss://` store) that take PEM.
+    pub fn extra_ca_pems(&self) -> Vec<Vec<u8>> {
+        let mut pems: Vec<Vec<u8>> = std::env::var_os("NODE_EXTRA_CA_CERTS")
+            .and_then(|path| std::fs::read(path).ok())
+            .filter(|pem| tls::pem_certificates(pem).is_some())
+            .into_iter()
+            .collect();
+        pems.extend(self.tls.ca_pem.iter().map(|pem| pem.to_vec()));
+        pems
+    }
+
     /// Sends every request through this proxy instead of the one the environment names.
     pub fn set_proxy(&mut self, raw: &str) -> Result<(), Invalid> {
         let url = Url::parse(raw)

@@ -15,6 +15,7 @@ use super::grant::{request_token, Grant, GrantKind};
 use super::run::{guarded, CancelToken};
 use super::runtime;
 use super::secret::Secret;
+use super::store::{self, StoreConfig, StoreError};
 use super::token::{epoch_secs, to_epoch_secs, TokenResponse};
 
 pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(60);
@@ -35,6 +36,8 @@ pub struct ManagerConfig {
     pub auth_failure_cooldown: Duration,
     /// Refresh on a timer ahead of expiry, without waiting for a call.
     pub auto_refresh: bool,
+    /// Share the token with other processes through this store.
+    pub store: Option<StoreConfig>,
 }
 
 /// What the manager does, as it does it. No event holds a secret but `Token`, whose
@@ -63,6 +66,12 @@ pub enum ManagerEvent {
     Cooldown { until: SystemTime },
     /// A refresh ahead of expiry failed; callers got the still-valid token.
     StaleServed { error: AuthError },
+    /// A token another process fetched was taken from the store.
+    Shared { expires_at: Option<SystemTime> },
+    /// The store failed; this process fetches on its own until it works again.
+    StoreUnavailable { error: StoreError },
+    /// The store works again; the token is shared again.
+    StoreAvailable,
 }
 
 /// Receives the manager's events, on the runtime's thread.
@@ -85,6 +94,26 @@ struct State {
     refresh_failures: u32,
     /// Bumped with every new token, so an auto-refresh timer for an older one stands down.
     generation: u64,
+    /// The access token a Sonetel API refused: not to be taken from the store again.
+    rejected: Option<String>,
+    /// The store failed last time it was used.
+    store_down: bool,
+}
+
+/// How a new token came.
+enum Obtained {
+    /// This process asked Sonetel.
+    Fetched(GrantKind, TokenResponse),
+    /// Another process did, and left it in the store (with its measured skew).
+    Adopted(TokenResponse, Option<f64>),
+}
+
+/// Why sharing through the store did not give a token.
+enum NotShared {
+    /// The store failed: fetch alone.
+    Store(StoreError),
+    /// The store worked; Sonetel did not.
+    Sonetel(AuthError),
 }
 
 /// How a token's life looks from this process.
@@ -244,6 +273,7 @@ impl TokenManager {
         if stale.is_some() && stale != current {
             return false;
         }
+        state.rejected = current.map(str::to_owned);
         state.access_usable = false;
         true
     }
@@ -337,7 +367,7 @@ impl TokenManager {
         // Spawned, so that a caller who gives up does not cancel it for the others.
         runtime::spawn(async move {
             let fetched = guarded(
-                me.fetch(previous, stale_ok.is_some()),
+                me.obtain(previous, stale_ok.is_some()),
                 Some(me.closed.clone()),
             )
             .await;
@@ -351,32 +381,47 @@ impl TokenManager {
     /// Records what a fetch brought and decides what its waiters get.
     fn settle(
         &self,
-        fetched: Result<(GrantKind, TokenResponse), AuthError>,
+        fetched: Result<Obtained, AuthError>,
         stale_ok: Option<Arc<TokenResponse>>,
     ) -> Outcome {
         let mut state = self.lock();
         state.inflight = None;
         let now = SystemTime::now();
         match fetched {
-            Ok((grant, token)) => {
-                let token = Arc::new(token);
-                if let (Some(iat), Some(received)) = (token.times().iat, token.received_at()) {
-                    state.skew = Some(iat - to_epoch_secs(received));
-                }
+            Ok(obtained) => {
+                let (token, event) = match obtained {
+                    Obtained::Fetched(grant, token) => {
+                        let token = Arc::new(token);
+                        if let (Some(iat), Some(received)) =
+                            (token.times().iat, token.received_at())
+                        {
+                            state.skew = Some(iat - to_epoch_secs(received));
+                        }
+                        let expires_at = Self::life(&token, state.skew).expires;
+                        let event = ManagerEvent::Token {
+                            grant,
+                            token: token.clone(),
+                            expires_at,
+                        };
+                        (token, event)
+                    }
+                    Obtained::Adopted(token, writer_skew) => {
+                        let token = Arc::new(token);
+                        state.skew = state.skew.or(writer_skew);
+                        let expires_at = Self::life(&token, state.skew).expires;
+                        (token, ManagerEvent::Shared { expires_at })
+                    }
+                };
                 state.current = Some(token.clone());
                 state.access_usable = true;
                 state.refresh_not_before = None;
                 state.refresh_failures = 0;
                 state.cooldown = None;
+                state.rejected = None;
                 state.generation += 1;
                 let generation = state.generation;
-                let expires_at = Self::life(&token, state.skew).expires;
                 drop(state);
-                self.emit(ManagerEvent::Token {
-                    grant,
-                    token: token.clone(),
-                    expires_at,
-                });
+                self.emit(event);
                 self.schedule_auto_refresh(generation);
                 Ok(token)
             }
@@ -399,6 +444,179 @@ impl TokenManager {
                 }
             }
         }
+    }
+
+    /// A new token: through the store when there is one (another process may have just
+    /// fetched it; else this one fetches it under the fleet's lock and leaves it there),
+    /// on its own when there is none or it fails.
+    async fn obtain(
+        &self,
+        previous: Option<Arc<TokenResponse>>,
+        one_try: bool,
+    ) -> Result<Obtained, AuthError> {
+        if let Some(config) = &self.config.store {
+            match self.via_store(config, previous.clone(), one_try).await {
+                Ok((obtained, None)) => {
+                    self.store_worked();
+                    return Ok(obtained);
+                }
+                // The token is good, but it could not be left in the store.
+                Ok((obtained, Some(e))) => {
+                    self.store_failed(e);
+                    return Ok(obtained);
+                }
+                Err(NotShared::Sonetel(e)) => {
+                    self.store_worked();
+                    return Err(e);
+                }
+                Err(NotShared::Store(e)) => self.store_failed(e),
+            }
+        }
+        let (grant, token) = self.fetch(previous, one_try).await?;
+        Ok(Obtained::Fetched(grant, token))
+    }
+
+    fn store_worked(&self) {
+        let was_down = std::mem::replace(&mut self.lock().store_down, false);
+        if was_down {
+            self.emit(ManagerEvent::StoreAvailable);
+        }
+    }
+
+    fn store_failed(&self, error: StoreError) {
+        let was_down = std::mem::replace(&mut self.lock().store_down, true);
+        if !was_down {
+            self.emit(ManagerEvent::StoreUnavailable { error });
+        }
+    }
+
+    /// How long the fleet's lock is held at most: one whole fetch with its retries. A
+    /// holder that dies delays the others by no more than this.
+    fn lock_ttl(&self) -> Duration {
+        let attempts = self.config.retries + 1;
+        self.config.request.timeout * attempts
+            + MAX_RETRY_DELAY * self.config.retries
+            + Duration::from_secs(1)
+    }
+
+    /// The fleet protocol: take a fresh token from the store if one is there; else take
+    /// the lock, look again (the holder before us may have just written one), and only
+    /// then ask Sonetel, leaving the answer in the store. Without the lock, wait for the
+    /// token its holder will leave, polling with back-off.
+    async fn via_store(
+        &self,
+        config: &StoreConfig,
+        previous: Option<Arc<TokenResponse>>,
+        one_try: bool,
+    ) -> Result<(Obtained, Option<StoreError>), NotShared> {
+        let ttl = self.lock_ttl();
+        let started = std::time::Instant::now();
+        let mut pause = Duration::from_millis(50);
+        loop {
+            let stored = self.read_store(config).await?;
+            if let Some(adopted) = self.adoptable(&stored) {
+                return Ok((adopted, None));
+            }
+            let lock = bounded(config.timeout, config.store.try_lock(ttl)).await?;
+            if let Some(lock) = lock {
+                let result = self.fetch_locked(config, previous.clone(), one_try).await;
+                // A lock we could not release lapses after its TTL anyway.
+                let _ = bounded(config.timeout, config.store.unlock(lock)).await;
+                return result;
+            }
+            if started.elapsed() > ttl * 2 {
+                return Err(NotShared::Store(StoreError(
+                    "the process holding the store's lock left no token".into(),
+                )));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(1));
+        }
+    }
+
+    /// Under the lock: the store once more, then Sonetel, then the store.
+    async fn fetch_locked(
+        &self,
+        config: &StoreConfig,
+        previous: Option<Arc<TokenResponse>>,
+        one_try: bool,
+    ) -> Result<(Obtained, Option<StoreError>), NotShared> {
+        let stored = self.read_store(config).await?;
+        if let Some(adopted) = self.adoptable(&stored) {
+            return Ok((adopted, None));
+        }
+        // The stored refresh token is the latest one: a rotation may have made ours stale.
+        let base = match stored {
+            Some((token, _)) if token.refresh_token().is_some() => Some(Arc::new(token)),
+            _ => previous,
+        };
+        let (grant, token) = self
+            .fetch(base, one_try)
+            .await
+            .map_err(NotShared::Sonetel)?;
+        let skew = token
+            .times()
+            .iat
+            .zip(token.received_at())
+            .map(|(iat, received)| iat - to_epoch_secs(received));
+        let sealing = config.sealing.as_deref();
+        let written = match store::encode(&token, skew, sealing, &config.key) {
+            Some(value) => {
+                bounded(
+                    config.timeout,
+                    config.store.write(value, self.keep_for(&token)),
+                )
+                .await
+            }
+            None => Err(NotShared::Store(StoreError(
+                "the token could not be encoded".into(),
+            ))),
+        };
+        let write_error = match written {
+            Err(NotShared::Store(e)) => Some(e),
+            _ => None,
+        };
+        Ok((Obtained::Fetched(grant, token), write_error))
+    }
+
+    /// How long the store keeps a token: as long as its refresh token lives (else its
+    /// access token), so that the latest refresh token is always there to use.
+    fn keep_for(&self, token: &TokenResponse) -> Duration {
+        let skew = self.lock().skew.unwrap_or(0.0);
+        let until = token
+            .refresh_exp()
+            .map(|exp| epoch_secs(exp - skew))
+            .or_else(|| Self::life(token, Some(skew)).expires);
+        until
+            .and_then(|t| t.duration_since(SystemTime::now()).ok())
+            .unwrap_or(Duration::from_secs(24 * 3600))
+            .max(Duration::from_secs(1))
+    }
+
+    /// The store's token and its writer's skew; None when there is none, or when what is
+    /// there is not ours to read (another program's value, another secret): it is
+    /// overwritten with the next token.
+    async fn read_store(
+        &self,
+        config: &StoreConfig,
+    ) -> Result<Option<(TokenResponse, Option<f64>)>, NotShared> {
+        let raw = bounded(config.timeout, config.store.read()).await?;
+        Ok(raw.and_then(|v| store::decode(&v, config.sealing.as_deref(), &config.key)))
+    }
+
+    /// The stored token, if it is one to use: not the one a Sonetel API refused, and with
+    /// more than the refresh margin to live.
+    fn adoptable(&self, stored: &Option<(TokenResponse, Option<f64>)>) -> Option<Obtained> {
+        let (token, writer_skew) = stored.as_ref()?;
+        let state = self.lock();
+        if state.rejected.as_deref() == Some(token.access_token()) {
+            return None;
+        }
+        let life = Self::life(token, state.skew.or(*writer_skew));
+        let fresh = life
+            .expires
+            .is_some_and(|expires| SystemTime::now() + self.margin(&life) < expires);
+        fresh.then(|| Obtained::Adopted(token.clone(), *writer_skew))
     }
 
     /// Gets a new token: the refresh grant while the refresh token lives, else the
@@ -579,6 +797,17 @@ impl TokenManager {
     }
 }
 
+/// A store operation within the store timeout; a failure or a timeout is the store's.
+async fn bounded<T>(timeout: Duration, op: store::StoreFuture<'_, T>) -> Result<T, NotShared> {
+    match tokio::time::timeout(timeout, op).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(NotShared::Store(e)),
+        Err(_) => Err(NotShared::Store(StoreError(
+            "the store did not answer in time".into(),
+        ))),
+    }
+}
+
 /// A number in [0, 1) good enough to spread retries apart.
 fn jitter() -> f64 {
     use std::hash::{BuildHasher, Hasher};
@@ -612,6 +841,7 @@ mod tests {
                 retry_delay: Duration::from_millis(100),
                 auth_failure_cooldown: DEFAULT_AUTH_FAILURE_COOLDOWN,
                 auto_refresh: false,
+                store: None,
             },
             None,
             None,
@@ -704,6 +934,7 @@ mod tests {
                 retry_delay: DEFAULT_RETRY_DELAY,
                 auth_failure_cooldown: DEFAULT_AUTH_FAILURE_COOLDOWN,
                 auto_refresh: false,
+                store: None,
             },
             Some(TokenResponse::from_stored(stored).unwrap()),
             None,

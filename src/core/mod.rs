@@ -12,5 +12,6 @@ pub mod manager;
 pub mod run;
 pub mod runtime;
 pub mod secret;
+pub mod store;
 pub mod tls;
 pub mod token;

@@ -1,0 +1,311 @@
+// One token for a whole fleet: TokenManagers in separate processes sharing their token
+// through a real Redis (Debian's redis-server, started here on a free port) or a file.
+// Without redis-server the Redis tests skip, naming the package; .ci/run installs it.
+import assert from 'node:assert/strict'
+import { fork } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createRequire } from 'node:module'
+import { after, before, beforeEach, describe, test } from 'node:test'
+import { startSonetelServer, USER, PASSWORD } from './helpers/common.mjs'
+
+const require = createRequire(import.meta.url)
+const { startRedis, redisMissing } = require('../testing/redis.js')
+const worker = fileURLToPath(new URL('./fixtures/fleet-worker.cjs', import.meta.url))
+const skipRedis = redisMissing() ?? false
+
+let server
+before(async () => { server = await startSonetelServer() })
+after(() => server.close())
+beforeEach(() => {
+  server.reset()
+  server.accessTokenLifetime = 86400
+})
+
+/** Forks `n` processes, each with a TokenManager on these options. */
+async function fleet(n, options) {
+  const procs = await Promise.all(Array.from({ length: n }, () => new Promise((resolve, reject) => {
+    const child = fork(worker, [], {
+      env: { ...process.env, FLEET_OPTIONS: JSON.stringify({ username: USER, password: PASSWORD, tokenUrl: server.url, retryDelayMs: 1, ...options }) },
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    })
+    child.stderrText = ''
+    child.stderr.on('data', (d) => { child.stderrText += d })
+    child.once('message', () => resolve(child))
+    child.once('exit', (code) => reject(new Error(`a fleet process exited (${code}): ${child.stderrText}`)))
+  })))
+  let next = 0
+  const ask = (child, message) => new Promise((resolve, reject) => {
+    const id = ++next
+    const onExit = () => reject(new Error('the process ended without answering'))
+    const onMessage = (m) => {
+      if (m.id !== id) return
+      child.off('message', onMessage)
+      child.off('exit', onExit)
+      if (m.error) reject(Object.assign(new Error(m.error.message), m.error))
+      else resolve(m)
+    }
+    child.on('message', onMessage)
+    child.once('exit', onExit)
+    child.send({ ...message, id })
+  })
+  return {
+    procs,
+    ask,
+    /** Every process asks for `n` tokens at once; resolves with all the tokens. */
+    async get(n = 1) {
+      const replies = await Promise.all(procs.map((p) => ask(p, { cmd: 'get', n })))
+      return replies.flatMap((r) => r.tokens)
+    },
+    invalidate: (stale) => Promise.all(procs.map((p) => ask(p, { cmd: 'invalidate', stale }))),
+    events: async () => (await Promise.all(procs.map((p) => ask(p, { cmd: 'events' })))).map((r) => r.events),
+    async close() {
+      for (const p of procs) p.kill('SIGKILL')
+    },
+  }
+}
+
+const grants = () => ({ password: server.sent('password'), refresh_token: server.sent('refresh_token') })
+
+describe('Redis', { skip: skipRedis }, () => {
+  let redis
+  before(async () => { redis = await startRedis() })
+  after(() => redis?.close())
+  beforeEach(() => redis.command('FLUSHALL'))
+
+  test('8 processes, 50 concurrent calls each, an empty store: exactly 1 password grant, 400 same tokens', async () => {
+    const f = await fleet(8, { store: redis.url })
+    try {
+      const tokens = await f.get(50)
+      assert.equal(tokens.length, 400)
+      assert.equal(new Set(tokens).size, 1)
+      assert.deepEqual(grants(), { password: 1, refresh_token: 0 })
+      const types = (await f.events()).flat().map((e) => e.type)
+      assert.equal(types.filter((t) => t === 'token').length, 1, 'one process fetched')
+      assert.equal(types.filter((t) => t === 'shared').length, 7, 'seven took it from the store')
+    } finally {
+      await f.close()
+    }
+  })
+
+  test('the same fleet when the token enters its refresh margin: exactly 1 refresh grant', async () => {
+    server.accessTokenLifetime = 6 // seconds; the margin is then 3 s
+    const f = await fleet(8, { store: redis.url })
+    try {
+      const first = new Set(await f.get(50))
+      assert.equal(first.size, 1)
+      server.reset()
+      await new Promise((r) => setTimeout(r, 3500)) // into the margin (waiting longer is safe)
+      const second = await f.get(50)
+      assert.equal(new Set(second).size, 1)
+      assert.ok(!first.has(second[0]), 'a new token')
+      assert.deepEqual(grants(), { password: 0, refresh_token: 1 })
+    } finally {
+      await f.close()
+    }
+  })
+
+  test('invalidate(stale) from 8 processes at once: 1 new token request', async () => {
+    const f = await fleet(8, { store: redis.url })
+    try {
+      const [stale] = await f.get()
+      server.reset()
+      await f.invalidate(stale)
+      const fresh = await f.get(10)
+      assert.equal(new Set(fresh).size, 1)
+      assert.notEqual(fresh[0], stale)
+      assert.deepEqual(grants(), { password: 0, refresh_token: 1 })
+    } finally {
+      await f.close()
+    }
+  })
+
+  test('the lock holder killed mid-request: another process takes over after the lock lapses; none hangs', async () => {
+    // timeoutMs 1500 and no retries: the lock lasts 2.5 s.
+    const f = await fleet(3, { store: redis.url, timeoutMs: 1500, retries: 0 })
+    try {
+      server.fault('hang', { times: 1 })
+      const [holder, ...others] = f.procs
+      const held = f.ask(holder, { cmd: 'get' }).catch(() => 'killed')
+      while (server.requests.length === 0) await new Promise((r) => setTimeout(r, 20))
+      const waiting = others.map((p) => f.ask(p, { cmd: 'get' }))
+      await new Promise((r) => setTimeout(r, 100)) // the others are waiting on the lock
+      holder.kill('SIGKILL')
+      const tokens = (await Promise.all(waiting)).flatMap((r) => r.tokens)
+      assert.equal(new Set(tokens).size, 1)
+      assert.equal(await held, 'killed')
+      assert.equal(server.sent('password'), 2, 'the killed request and one more')
+      const events = (await Promise.all(others.map((p) => f.ask(p, { cmd: 'events' })))).flatMap((r) => r.events)
+      assert.ok(!events.some((e) => e.type === 'store-unavailable'), 'taken over through the lock, not by giving up on the store')
+    } finally {
+      await f.close()
+    }
+  })
+
+  test('Redis stopped mid-run: every process keeps getting tokens on its own; started again: they share again', async () => {
+    const f = await fleet(4, { store: redis.url, storeTimeoutMs: 300 })
+    try {
+      assert.equal(new Set(await f.get(5)).size, 1)
+      await redis.stop()
+      server.reset()
+      await f.invalidate()
+      const alone = await f.get(5)
+      assert.equal(alone.length, 20)
+      assert.equal(server.sent('refresh_token') + server.sent('password'), 4, 'each process on its own')
+      await redis.start()
+      server.reset()
+      await f.invalidate()
+      const shared = await f.get(5)
+      assert.equal(new Set(shared).size, 1, 'sharing again')
+      assert.equal(server.sent('refresh_token') + server.sent('password'), 1)
+      for (const events of await f.events()) {
+        const types = events.map((e) => e.type)
+        const down = types.indexOf('store-unavailable')
+        assert.ok(down >= 0, 'the outage is an event')
+        assert.ok(types.indexOf('store-available') > down, 'and so is the recovery')
+        assert.match(events[down].message, /Redis/)
+      }
+    } finally {
+      await f.close()
+    }
+  })
+
+  test('storeSecret: what Redis holds shows no token; a process with another secret treats it as foreign', async () => {
+    const f = await fleet(2, { store: redis.url, storeKey: 'fleet-sealed', storeSecret: 'a passphrase of the fleet' })
+    try {
+      const [token] = await f.get()
+      const raw = await redis.command('GET', 'fleet-sealed')
+      assert.match(raw, /^sonetel-auth\.sealed\.v1\./)
+      for (const part of token.split('.')) assert.ok(!raw.includes(part), 'no piece of the token in the store')
+      assert.ok(!raw.includes('refresh_token') && !raw.includes('eyJ'))
+      server.reset()
+      const other = await fleet(1, { store: redis.url, storeKey: 'fleet-sealed', storeSecret: 'another passphrase!' })
+      try {
+        const [own] = await other.get()
+        assert.notEqual(own, token, 'not taken from a value it cannot open')
+        assert.equal(server.sent('password'), 1)
+        assert.notEqual(await redis.command('GET', 'fleet-sealed'), raw, 'and overwritten')
+      } finally {
+        await other.close()
+      }
+    } finally {
+      await f.close()
+    }
+  })
+
+  test('a corrupted or foreign value under the key is ignored and overwritten', async () => {
+    await redis.command('SET', 'fleet-foreign', '{"not":"ours"}')
+    const f = await fleet(2, { store: redis.url, storeKey: 'fleet-foreign' })
+    try {
+      assert.equal(new Set(await f.get(3)).size, 1)
+      assert.equal(server.sent('password'), 1)
+      assert.match(await redis.command('GET', 'fleet-foreign'), /"access_token"/)
+      const ttl = await redis.command('PTTL', 'fleet-foreign')
+      assert.ok(ttl > 29 * 86400_000, 'the key lives as long as the refresh token')
+    } finally {
+      await f.close()
+    }
+  })
+})
+
+describe('Redis over TLS with a password', { skip: skipRedis }, () => {
+  let redis
+  const REDIS_PASSWORD = 'R3dis-Pa55-' + Math.random().toString(36).slice(2)
+  before(async () => { redis = await startRedis({ tls: true, password: REDIS_PASSWORD }) })
+  after(() => redis?.close())
+
+  test('rediss:// with the test CA and requirepass: shared', async () => {
+    const f = await fleet(3, { store: redis.url, ca: redis.ca })
+    try {
+      assert.equal(new Set(await f.get(5)).size, 1)
+      assert.equal(server.sent('password'), 1)
+    } finally {
+      await f.close()
+    }
+  })
+
+  test('a wrong Redis password: each process fetches on its own and says so; no password in any event or error', async () => {
+    const wrong = redis.url.replace(encodeURIComponent(REDIS_PASSWORD), 'not-the-password')
+    const f = await fleet(2, { store: wrong, ca: redis.ca })
+    try {
+      const tokens = await f.get(3)
+      assert.equal(tokens.length, 6)
+      assert.equal(server.sent('password'), 2)
+      const events = await f.events()
+      for (const list of events) {
+        const down = list.find((e) => e.type === 'store-unavailable')
+        assert.ok(down, 'the fallback is an event')
+        assert.match(down.message, /Redis refused the login/)
+      }
+      const text = JSON.stringify(events) + f.procs.map((p) => p.stderrText).join('')
+      for (const secret of [REDIS_PASSWORD, 'not-the-password', PASSWORD, tokens[0]]) assert.ok(!text.includes(secret), 'a secret leaked')
+    } finally {
+      await f.close()
+    }
+  })
+
+  test('a rediss:// store whose certificate is not trusted is not used', async () => {
+    const f = await fleet(1, { store: redis.url })
+    try {
+      assert.equal((await f.get()).length, 1)
+      const [events] = await f.events()
+      assert.ok(events.some((e) => e.type === 'store-unavailable'))
+    } finally {
+      await f.close()
+    }
+  })
+})
+
+describe('a file store', () => {
+  let dir
+  before(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sonetel-auth-fleet-')) })
+  after(() => fs.rmSync(dir, { recursive: true, force: true }))
+
+  test('8 processes: 1 password grant; the file and its lock are mode 0600', async () => {
+    const file = path.join(dir, 'token.json')
+    const f = await fleet(8, { store: `file://${file}` })
+    try {
+      const tokens = await f.get(20)
+      assert.equal(new Set(tokens).size, 1)
+      assert.equal(server.sent('password'), 1)
+      if (process.platform !== 'win32') {
+        assert.equal(fs.statSync(file).mode & 0o777, 0o600)
+        assert.equal(fs.statSync(`${file}.lock`).mode & 0o777, 0o600)
+      }
+      assert.match(fs.readFileSync(file, 'utf8'), /"access_token"/)
+      assert.deepEqual(fs.readdirSync(dir).sort(), ['token.json', 'token.json.lock'], 'no temporary file left')
+    } finally {
+      await f.close()
+    }
+  })
+
+  test('the lock holder killed mid-request: the others recover at once (the kernel drops its lock)', async () => {
+    const file = path.join(dir, 'killed.json')
+    const f = await fleet(3, { store: `file://${file}`, timeoutMs: 60_000, retries: 0 })
+    try {
+      server.fault('hang', { times: 1 })
+      const [holder, ...others] = f.procs
+      const held = f.ask(holder, { cmd: 'get' }).catch(() => 'killed')
+      while (server.requests.length === 0) await new Promise((r) => setTimeout(r, 20))
+      const waiting = others.map((p) => f.ask(p, { cmd: 'get' }))
+      holder.kill('SIGKILL')
+      const tokens = (await Promise.all(waiting)).flatMap((r) => r.tokens)
+      assert.equal(new Set(tokens).size, 1)
+      assert.equal(await held, 'killed')
+      assert.equal(server.sent('password'), 2)
+    } finally {
+      await f.close()
+    }
+  })
+
+  test('bad store URLs are ERR_INVALID_ARG_VALUE from the constructor', async () => {
+    const { TokenManager } = require('../index.js')
+    for (const store of ['memcached://127.0.0.1', 'file://relative/path', 'redis://', 'nonsense']) {
+      assert.throws(() => new TokenManager({ username: USER, password: PASSWORD, store }), { code: 'ERR_INVALID_ARG_VALUE' }, store)
+    }
+    assert.throws(() => new TokenManager({ username: USER, password: PASSWORD, storeKey: 'x' }), { code: 'ERR_INVALID_ARG_VALUE', message: /needs options\.store/ })
+    assert.throws(() => new TokenManager({ username: USER, password: PASSWORD, store: 'redis://127.0.0.1:1', storeSecret: new Uint8Array(5) }), { code: 'ERR_INVALID_ARG_VALUE' })
+  })
+})

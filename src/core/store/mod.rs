@@ -1,0 +1,333 @@
+//! Where a fleet of processes keeps one token: a store behind a small trait (a value with
+//! an expiry, and a lock), the encoding of what is stored (the latest token response, its
+//! refresh token included, sealed with XChaCha20-Poly1305 when a secret is given), and the
+//! store's URL. Redis (`redis://`, `rediss://`) and a file (`file://`) are two modules; a
+//! third backend is one more.
+
+mod file;
+mod redis;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use super::error::Invalid;
+use super::token::TokenResponse;
+
+/// A store operation in flight.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// Why the store could not be used. Its text names no secret (no password of the store's
+/// URL): it reaches events and debug output.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoreError(pub String);
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Proof of holding the fleet lock, handed back to release it.
+pub struct Lock(pub(crate) LockInner);
+
+pub(crate) enum LockInner {
+    /// The random value set under the lock key; released only if it is still ours.
+    Redis(String),
+    /// The open lock file; the OS lock goes with it (and with the process, if it dies).
+    File(std::fs::File),
+}
+
+/// A place a fleet of processes shares: one value with an expiry, and one lock.
+pub trait Store: Send + Sync {
+    /// The stored value, if there is one.
+    fn read(&self) -> StoreFuture<'_, Option<Vec<u8>>>;
+    /// Replaces the value; it expires after `ttl`.
+    fn write(&self, value: Vec<u8>, ttl: Duration) -> StoreFuture<'_, ()>;
+    /// Takes the lock for at most `ttl` (after which a holder that died loses it), or
+    /// None if another process holds it.
+    fn try_lock(&self, ttl: Duration) -> StoreFuture<'_, Option<Lock>>;
+    /// Releases the lock, if it is still ours.
+    fn unlock(&self, lock: Lock) -> StoreFuture<'_, ()>;
+}
+
+/// What a `TokenManager` needs to share its token: the store, the key, the sealing key,
+/// and how long a store operation may take before the manager carries on alone.
+pub struct StoreConfig {
+    pub store: Arc<dyn Store>,
+    pub sealing: Option<Zeroizing<[u8; 32]>>,
+    /// Authenticated with the sealed value, so a value cannot be moved to another key.
+    pub key: String,
+    pub timeout: Duration,
+}
+
+impl fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("key", &self.key)
+            .field("sealed", &self.sealing.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where to share, before it is opened: a checked URL.
+pub enum StoreUrl {
+    Redis(String),
+    File(std::path::PathBuf),
+}
+
+impl StoreUrl {
+    /// Checks a `store` URL: `redis://`, `rediss://` or `file:///absolute/path`.
+    pub fn parse(raw: &str) -> Result<StoreUrl, Invalid> {
+        let url = url::Url::parse(raw).map_err(|_| Invalid::new("is not a valid URL"))?;
+        match url.scheme() {
+            "redis" | "rediss" => {
+                if url.host_str().is_none_or(str::is_empty) {
+                    return Err(Invalid::new("has no host"));
+                }
+                Ok(StoreUrl::Redis(raw.to_owned()))
+            }
+            "file" => {
+                if url
+                    .host_str()
+                    .is_some_and(|h| !h.is_empty() && h != "localhost")
+                {
+                    return Err(Invalid::new(
+                        "must be file:///absolute/path (a file on this machine)",
+                    ));
+                }
+                let path = url
+                    .to_file_path()
+                    .map_err(|_| Invalid::new("must be file:///absolute/path"))?;
+                if path.file_name().is_none() {
+                    return Err(Invalid::new("must name a file, not a directory"));
+                }
+                Ok(StoreUrl::File(path))
+            }
+            _ => Err(Invalid::new(
+                "must be a redis://, rediss:// or file:/// URL",
+            )),
+        }
+    }
+
+    /// Opens the store for `key`. `ca` adds roots to trust for `rediss://` (as for the
+    /// token endpoint).
+    pub fn open(
+        self,
+        key: &str,
+        ca: &[Vec<u8>],
+        timeout: Duration,
+    ) -> Result<Arc<dyn Store>, Invalid> {
+        Ok(match self {
+            StoreUrl::Redis(url) => Arc::new(redis::RedisStore::new(&url, key, ca, timeout)?),
+            StoreUrl::File(path) => Arc::new(file::FileStore::new(path)),
+        })
+    }
+}
+
+/// The default key: the token URL and a hash of the user name, never the name itself.
+pub fn default_key(token_url: &str, username: &str) -> String {
+    let digest = Sha256::digest(format!("{token_url}\0{username}").as_bytes());
+    let hex: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    format!("sonetel-auth:v1:{hex}")
+}
+
+/// The sealing key for `storeSecret`: 32 bytes as they are, or a passphrase through
+/// Argon2id, salted with the store key (every process of the fleet derives the same key).
+pub fn sealing_key(
+    secret: &[u8],
+    is_passphrase: bool,
+    key: &str,
+) -> Result<Zeroizing<[u8; 32]>, Invalid> {
+    let mut out = Zeroizing::new([0u8; 32]);
+    if !is_passphrase {
+        if secret.len() != 32 {
+            return Err(Invalid::new("must be 32 bytes, or a passphrase string"));
+        }
+        out.copy_from_slice(secret);
+        return Ok(out);
+    }
+    if secret.len() < 8 {
+        return Err(Invalid::new(
+            "as a passphrase must be at least 8 characters",
+        ));
+    }
+    let salt = Sha256::digest(format!("sonetel-auth store salt\0{key}").as_bytes());
+    // OWASP's minimum for Argon2id: 19 MiB, 2 passes. Once per manager.
+    let params = argon2::Params::new(19 * 1024, 2, 1, Some(32))
+        .map_err(|_| Invalid::new("could not be derived"))?;
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password_into(secret, &salt, out.as_mut())
+        .map_err(|_| Invalid::new("could not be derived"))?;
+    Ok(out)
+}
+
+const SEALED_PREFIX: &str = "sonetel-auth.sealed.v1.";
+
+/// The value to store for `token`: an envelope with the token response and the writer's
+/// measured clock skew, sealed when there is a sealing key.
+pub fn encode(
+    token: &TokenResponse,
+    skew: Option<f64>,
+    sealing: Option<&[u8; 32]>,
+    key: &str,
+) -> Option<Vec<u8>> {
+    let token: Value = serde_json::from_str(token.json()).ok()?;
+    let envelope =
+        Zeroizing::new(serde_json::json!({ "v": 1, "skew": skew, "token": token }).to_string());
+    let Some(sealing) = sealing else {
+        return Some(envelope.as_bytes().to_vec());
+    };
+    let mut nonce = [0u8; 24];
+    getrandom::fill(&mut nonce).ok()?;
+    let cipher = XChaCha20Poly1305::new(sealing.into());
+    let sealed = cipher
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: envelope.as_bytes(),
+                aad: key.as_bytes(),
+            },
+        )
+        .ok()?;
+    let mut bytes = nonce.to_vec();
+    bytes.extend_from_slice(&sealed);
+    let text = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    Some(format!("{SEALED_PREFIX}{text}").into_bytes())
+}
+
+/// A stored token and the writer's skew, or None for anything else: an empty key, a value
+/// of another program, one sealed with another secret, one not sealed when we seal (an
+/// attacker's plain value must not be taken for ours).
+pub fn decode(
+    value: &[u8],
+    sealing: Option<&[u8; 32]>,
+    key: &str,
+) -> Option<(TokenResponse, Option<f64>)> {
+    let envelope = match sealing {
+        None => Zeroizing::new(String::from_utf8(value.to_vec()).ok()?),
+        Some(sealing) => {
+            let text = std::str::from_utf8(value)
+                .ok()?
+                .strip_prefix(SEALED_PREFIX)?;
+            let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(text)
+                .ok()?;
+            if bytes.len() < 24 {
+                return None;
+            }
+            let (nonce, sealed) = bytes.split_at(24);
+            let cipher = XChaCha20Poly1305::new(sealing.into());
+            let plain = cipher
+                .decrypt(
+                    XNonce::from_slice(nonce),
+                    Payload {
+                        msg: sealed,
+                        aad: key.as_bytes(),
+                    },
+                )
+                .ok()?;
+            Zeroizing::new(String::from_utf8(plain).ok()?)
+        }
+    };
+    let mut parsed: Value = serde_json::from_str(&envelope).ok()?;
+    if parsed.get("v")?.as_u64()? != 1 {
+        return None;
+    }
+    let skew = parsed.get("skew").and_then(Value::as_f64);
+    let token = parsed.get_mut("token")?.take();
+    let token = TokenResponse::from_stored(Zeroizing::new(token.to_string()).to_string()).ok()?;
+    Some((token, skew))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token() -> TokenResponse {
+        TokenResponse::from_stored(
+            r#"{"access_token":"a.b.c","refresh_token":"r.s.t","extra":1}"#.into(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn plain_and_sealed_values_round_trip() {
+        let plain = encode(&token(), Some(-7200.0), None, "k").unwrap();
+        let (back, skew) = decode(&plain, None, "k").unwrap();
+        assert_eq!(back.access_token(), "a.b.c");
+        assert_eq!(back.refresh_token(), Some("r.s.t"));
+        assert_eq!(skew, Some(-7200.0));
+
+        let secret = [7u8; 32];
+        let sealed = encode(&token(), None, Some(&secret), "k").unwrap();
+        let text = String::from_utf8(sealed.clone()).unwrap();
+        assert!(!text.contains("a.b.c") && !text.contains("r.s.t"));
+        assert!(decode(&sealed, Some(&secret), "k").is_some());
+        assert!(
+            decode(&sealed, Some(&[8u8; 32]), "k").is_none(),
+            "another secret"
+        );
+        assert!(
+            decode(&sealed, Some(&secret), "other").is_none(),
+            "another key"
+        );
+        assert!(
+            decode(&plain, Some(&secret), "k").is_none(),
+            "plain where we seal"
+        );
+        assert!(decode(b"garbage", None, "k").is_none());
+        assert!(decode(br#"{"v":2,"token":{}}"#, None, "k").is_none());
+    }
+
+    #[test]
+    fn urls_and_keys() {
+        assert!(matches!(
+            StoreUrl::parse("redis://127.0.0.1:6379/2"),
+            Ok(StoreUrl::Redis(_))
+        ));
+        assert!(matches!(
+            StoreUrl::parse("rediss://u:p@cache.example:6380"),
+            Ok(StoreUrl::Redis(_))
+        ));
+        assert!(matches!(
+            StoreUrl::parse("file:///var/run/token.json"),
+            Ok(StoreUrl::File(_))
+        ));
+        for bad in [
+            "memcached://x",
+            "file://host/x",
+            "file:///",
+            "redis://",
+            "not a url",
+            "https://x",
+        ] {
+            assert!(StoreUrl::parse(bad).is_err(), "{bad}");
+        }
+        let key = default_key("https://api.sonetel.com/t", "me@example.com");
+        assert!(key.starts_with("sonetel-auth:v1:") && !key.contains("me@example"));
+        assert_ne!(
+            key,
+            default_key("https://api.sonetel.com/t", "you@example.com")
+        );
+    }
+
+    #[test]
+    fn passphrases_go_through_argon2() {
+        let a = sealing_key(b"correct horse", true, "k").unwrap();
+        assert_eq!(*a, *sealing_key(b"correct horse", true, "k").unwrap());
+        assert_ne!(*a, *sealing_key(b"correct horse", true, "k2").unwrap());
+        assert!(sealing_key(b"short", true, "k").is_err());
+        assert!(sealing_key(&[1u8; 31], false, "k").is_err());
+        assert_eq!(*sealing_key(&[1u8; 32], false, "k").unwrap(), [1u8; 32]);
+    }
+}
