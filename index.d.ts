@@ -333,7 +333,10 @@ export declare class TokenManager {
  * ```
  */
 export interface ApiOptions {
-  /** The HTTP method. Default `GET`, or `POST` when `json` is given. */
+  /**
+   * The HTTP method: `GET`, `HEAD`, `POST`, `PUT`, `PATCH`, `DELETE` or `OPTIONS`.
+   * Default `GET`, or `POST` when `json` is given.
+   */
   method?: string | undefined
   /** Added to the query string; an array repeats the name. */
   query?: Record<string, string | number | boolean | Array<string | number | boolean>> | undefined
@@ -698,8 +701,8 @@ export interface TokenManagerOptions {
    */
   onEvent?: ((event: TokenManagerEvent) => void) | undefined
   /**
-   * The origin of Sonetel's REST API for `fetch` and `api`, the only place they send
-   * the token. Default `https://public-api.sonetel.com`; plain `http:` only to loopback.
+   * The origin of Sonetel's REST API (no path) for `fetch` and `api`, the only place
+   * they send the token. Default `https://public-api.sonetel.com`; plain `http:` only to loopback.
    */
   apiUrl?: string | undefined
   /**

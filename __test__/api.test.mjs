@@ -4,6 +4,8 @@
 // Against the local token server and the local API stand-in beside it.
 import assert from 'node:assert/strict'
 import http from 'node:http'
+import net from 'node:net'
+import { inspect } from 'node:util'
 import { after, before, beforeEach, describe, test } from 'node:test'
 import { createRequire } from 'node:module'
 import { addon, assertNoSecret, rejection, startSonetelServer, USER, PASSWORD } from './helpers/common.mjs'
@@ -123,17 +125,78 @@ describe('manager.fetch', () => {
     assert.equal((await (await m.fetch('/test/echo?x=1')).json()).response.query, '?x=1')
   })
 
-  test('bad arguments reject with ERR_INVALID_ARG_VALUE, never throw', async () => {
+  test('bad arguments reject, never throw, and never quote what they refuse', async () => {
     const m = manager()
-    await rejection(m.fetch(42), 'ERR_INVALID_ARG_VALUE')
-    await rejection(m.fetch('/x', { method: 'BAD METHOD' }), 'ERR_INVALID_ARG_VALUE')
-    await rejection(m.fetch('/x', { headers: { 'bad header': 'x' } }), 'ERR_INVALID_ARG_VALUE')
-    await rejection(m.fetch('/x', 'init'), 'ERR_INVALID_ARG_VALUE')
+    await rejection(m.fetch(42), 'ERR_INVALID_ARG_TYPE')
+    await rejection(m.fetch('/x', 'init'), 'ERR_INVALID_ARG_TYPE')
+    await rejection(m.fetch('/x', { method: 'BAD METHOD' }), 'ERR_INVALID_ARG_VALUE', { message: /init\.method/ })
+    await rejection(m.fetch('/x', { headers: { 'bad header': 'x' } }), 'ERR_INVALID_ARG_VALUE', { message: /init\.headers/ })
+    await rejection(m.fetch(`blob:${api.origin}/x`), 'ERR_INVALID_ARG_VALUE')
+    const secret = 'S3cret-in-a-URL'
+    for (const [input, init] of [[api.origin.replace('http://', `http://user:${secret}@`) + '/x'], ['/x', { headers: { authorization: `Bearer ${secret}\nX: 1` } }],
+      ['/x', { method: `${secret} ` }], [`http://[${secret}`]]) {
+      const { err } = await rejection(m.fetch(input, init), 'ERR_INVALID_ARG_VALUE')
+      assertNoSecret(err, [secret])
+    }
+    assert.equal(api.requests.length, 0)
   })
 
-  test('apiUrl is checked like tokenUrl', () => {
+  test('a stream body is read no further than the size limit, and no longer than the signal allows', async () => {
+    const m = manager()
+    await m.getAccessToken()
+    let pulled = 0
+    const endless = new ReadableStream({ pull(c) { pulled++; c.enqueue(new Uint8Array(1024 * 1024)) } })
+    const { err } = await rejection(m.fetch('/test/echo', { method: 'POST', body: endless, duplex: 'half' }), 'ERR_INVALID_ARG_VALUE')
+    assert.match(err.message, /larger than 16777216 bytes/)
+    assert.ok(pulled < 40, `read ${pulled} MiB of an endless body`)
+    const stuck = new ReadableStream({ pull() { return new Promise(() => {}) } })
+    const ac = new AbortController()
+    const pending = m.fetch('/test/echo', { method: 'POST', body: stuck, duplex: 'half', signal: ac.signal })
+    setTimeout(() => ac.abort(), 20)
+    await rejection(pending, 'ABORT_ERR', { name: 'AbortError' })
+    assert.equal(api.requests.length, 0)
+  })
+
+  test('odd answers are a Response as Node\'s fetch gives them, or ERR_SONETEL_RESPONSE; never ERR_SONETEL_INTERNAL', async () => {
+    const raw = net.createServer((socket) => socket.once('data', (d) => {
+      const path = d.toString('latin1').split(' ')[1]
+      const head = {
+        '/latin': 'HTTP/1.1 200 OK\r\nX-Name: caf\xe9\r\nContent-Length: 2\r\n\r\nhi',
+        '/s999': 'HTTP/1.1 999 Odd\r\nContent-Length: 0\r\n\r\n',
+        '/fragment': 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n',
+        '/loop': 'HTTP/1.1 302 Found\r\nLocation: /loop\r\nContent-Length: 0\r\n\r\n',
+        '/s300': 'HTTP/1.1 300 Multiple Choices\r\nContent-Length: 0\r\n\r\n',
+      }[path]
+      socket.end(Buffer.from(head.replace('\r\n', '\r\nConnection: close\r\n'), 'latin1'))
+    }))
+    await new Promise((r) => raw.listen(0, '127.0.0.1', r))
+    try {
+      const m = manager({ apiUrl: `http://127.0.0.1:${raw.address().port}` })
+      const latin = await m.fetch('/latin')
+      assert.equal(latin.headers.get('x-name'), 'caf\u00e9', 'header bytes read as Latin-1')
+      assert.equal(await latin.text(), 'hi')
+      await rejection(m.fetch('/s999'), 'ERR_SONETEL_RESPONSE', { status: 999 })
+      assert.equal((await m.fetch('/fragment#part')).url, `http://127.0.0.1:${raw.address().port}/fragment`)
+      await rejection(m.fetch('/loop'), 'ERR_SONETEL_RESPONSE', { message: /redirect/ })
+      await rejection(m.api('/loop'), 'ERR_SONETEL_RESPONSE', { message: /redirect/ })
+      assert.equal((await m.fetch('/s300', { redirect: 'error' })).status, 300, 'only a redirect status is a redirect')
+      await rejection(m.fetch('/loop', { redirect: 'error' }), 'ERR_SONETEL_HTTP', { status: 302 })
+    } finally {
+      await new Promise((r) => raw.close(r))
+    }
+  })
+
+  test('a Host header of the caller\'s is not sent: the request goes to the API origin', async () => {
+    const m = manager()
+    await m.fetch('/test/echo', { headers: { host: 'evil.example' } })
+    assert.equal(api.requests[0].headers.host, new URL(api.origin).host)
+  })
+
+  test('apiUrl is checked like tokenUrl, and is an origin', () => {
     assert.throws(() => manager({ apiUrl: 'http://example.com' }), { code: 'ERR_INVALID_ARG_VALUE' })
     assert.throws(() => manager({ apiUrl: 'ftp://127.0.0.1' }), { code: 'ERR_INVALID_ARG_VALUE' })
+    assert.throws(() => manager({ apiUrl: `${api.origin}/v2` }), { code: 'ERR_INVALID_ARG_VALUE', message: /origin/ })
+    assert.throws(() => manager({ apiUrl: `${api.origin}/?x=1` }), { code: 'ERR_INVALID_ARG_VALUE' })
   })
 })
 
@@ -181,6 +244,9 @@ describe('manager.api', () => {
     const echo = await m.api('/test/echo', { query: { page: 2, tags: ['a', 'b'], on: true }, method: 'delete' })
     assert.equal(echo.method, 'DELETE')
     assert.equal(echo.query, '?page=2&tags=a&tags=b&on=true')
+    assert.equal((await m.api('/test/echo', { query: {} })).query, '', 'no bare ?')
+    await rejection(m.api('/test/echo', { query: { n: Infinity } }), 'ERR_INVALID_ARG_VALUE')
+    await rejection(m.api('/test/echo', { method: 'CONNECT' }), 'ERR_INVALID_ARG_VALUE')
     await rejection(m.api('/test/echo', { jsno: {} }), 'ERR_INVALID_ARG_VALUE')
     await rejection(m.api('/test/echo', { query: { bad: {} } }), 'ERR_INVALID_ARG_TYPE')
     await rejection(m.api(`${otherOrigin()}/steal`), 'ERR_INVALID_ARG_VALUE')
@@ -199,6 +265,28 @@ describe('manager.api', () => {
     const viaFetch = await rejection(m.fetch('/test/hang', { signal: AbortSignal.abort() }), 'ABORT_ERR')
     assertNoSecret(viaFetch.err, [token])
     await rejection(m.fetch('/test/hang'), 'ERR_SONETEL_TIMEOUT')
+  })
+
+  test('an API that echoes the token gets it redacted from every error', async () => {
+    const echo = http.createServer((req, res) => {
+      const token = req.headers.authorization.slice('Bearer '.length)
+      if (req.url === '/500') { res.writeHead(500); return res.end(`debug: token=${token}`) }
+      res.end(JSON.stringify({ status: 'failed', response: { code: `BAD ${token}`, detail: `token ${token}` } }))
+    })
+    await new Promise((r) => echo.listen(0, '127.0.0.1', r))
+    try {
+      const m = manager({ apiUrl: `http://127.0.0.1:${echo.address().port}` })
+      const token = await m.getAccessToken()
+      const http500 = await rejection(m.api('/500'), 'ERR_SONETEL_HTTP', { status: 500, body: 'debug: token=[redacted]' })
+      const failed = await rejection(m.api('/failed'), 'ERR_SONETEL_API', { apiCode: 'BAD [redacted]', detail: 'token [redacted]' })
+      for (const { err } of [http500, failed]) {
+        assertNoSecret(err, [token, token.split('.')[2]])
+        assert.ok(!inspect(err).includes(token.split('.')[2]))
+      }
+    } finally {
+      echo.closeAllConnections()
+      await new Promise((r) => echo.close(r))
+    }
   })
 
   test('the claims filled in are the token\'s', async () => {

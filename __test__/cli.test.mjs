@@ -53,7 +53,7 @@ test('--help, -h, help and --version exit 0, on standard output', async () => {
 })
 
 test('bad usage exits 2 with one clear line', async () => {
-  for (const args of [[], ['frobnicate'], ['token', '--bogus'], ['token', '--password', PASSWORD], ['token', '--timeout', 'soon']]) {
+  for (const args of [[], ['frobnicate'], ['token', '--bogus'], ['token', '--password', PASSWORD], ['token', '--timeout', 'soon'], ['token', '--timeout', '0x10'], ['--version', 'extra']]) {
     const r = await run(args, { env: login })
     assert.equal(r.status, 2, args.join(' '))
     assert.match(r.stderr, /^sonetel-auth: [^\n]+\n$/, 'one line')
@@ -184,6 +184,11 @@ test('decode prints the claims as JSON on standard output, when it expires on st
   const bad = await run(['decode', 'not-a-token'])
   assert.equal(bad.status, 2)
   assert.match(bad.stderr, /^sonetel-auth: not a JWT: .* \(ERR_INVALID_ARG_VALUE\)\n$/)
+  // An exp no Date can hold is said, not a crash.
+  const far = `eyJhbGciOiJub25lIn0.${Buffer.from('{"exp":1e300}').toString('base64url')}.x`
+  const farOut = await run(['decode', far])
+  assert.equal(farOut.status, 0, farOut.stderr)
+  assert.match(farOut.stderr, /exp claim \(1e\+300\) that is no date/)
 })
 
 test('on a terminal, token asks for the password without echoing it', { skip: spawnSync('script', ['--version']).error && 'no script(1) here' }, async () => {

@@ -127,3 +127,28 @@ test('ABORT_ERR: an aborted signal rejects with an AbortError, before or during 
   // The connection is closed, not left hanging (the test times out if it never closes).
   await server.requests[0].connectionClosed
 })
+
+test('isSonetelAuthError: true for our errors, false for look-alikes that break the declared types', async () => {
+  const { isSonetelAuthError, TokenManager } = addon
+  const real = [
+    await createAccessToken(42, 'x').catch((e) => e),
+    await createAccessToken(USER, 'wrong-password', { tokenUrl }).catch((e) => e),
+    await createAccessToken(USER, PASSWORD, { tokenUrl, signal: AbortSignal.abort() }).catch((e) => e),
+    await new TokenManager({ username: USER, password: PASSWORD, tokenUrl, apiUrl: 'http://127.0.0.1:9' }).api('/x').catch((e) => e),
+  ]
+  assert.deepEqual(real.map((e) => e.code), ['ERR_INVALID_ARG_TYPE', 'ERR_SONETEL_AUTH', 'ABORT_ERR', 'ERR_SONETEL_NETWORK'])
+  for (const err of real) assert.equal(isSonetelAuthError(err), true, err.code)
+  const fake = (props, base = new Error('x')) => Object.assign(base, props)
+  for (const [what, value] of [
+    ['an argument error that is no TypeError', fake({ code: 'ERR_INVALID_ARG_TYPE' })],
+    ['an abort that is no AbortError', fake({ code: 'ABORT_ERR' })],
+    ['a numeric error_description', fake({ code: 'ERR_SONETEL_AUTH', status: 400, error: 'invalid_grant', error_description: 5 })],
+    ['a text retryAfterMs', fake({ code: 'ERR_SONETEL_AUTH', status: 429, error: 'slow_down', retryAfterMs: 'soon' })],
+    ['a numeric apiCode', fake({ code: 'ERR_SONETEL_API', status: 200, apiCode: 7 })],
+    ['a status missing', fake({ code: 'ERR_SONETEL_HTTP', body: '' })],
+    ['a plain object', { code: 'ERR_SONETEL_NETWORK', message: 'x' }],
+    ['the code inherited', Object.create(fake({ code: 'ERR_SONETEL_NETWORK' }))],
+    ['another code', fake({ code: 'ECONNRESET' })],
+  ]) assert.equal(isSonetelAuthError(value), false, what)
+  for (const value of [null, undefined, 'ERR_SONETEL_AUTH', 42]) assert.equal(isSonetelAuthError(value), false)
+})

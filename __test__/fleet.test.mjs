@@ -2,7 +2,8 @@
 // through a real Redis (Debian's redis-server, started here on a free port) or a file.
 // Without redis-server the Redis tests skip, naming the package; .ci/run installs it.
 import assert from 'node:assert/strict'
-import { fork } from 'node:child_process'
+import { fork, spawn, spawnSync } from 'node:child_process'
+import crypto from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -17,7 +18,8 @@ const worker = fileURLToPath(new URL('./fixtures/fleet-worker.cjs', import.meta.
 const skipRedis = redisMissing() ?? false
 
 let server
-before(async () => { server = await startSonetelServer() })
+const OTHER_USER = 'other@example.com'
+before(async () => { server = await startSonetelServer({ users: { [OTHER_USER]: 'other-password' } }) })
 after(() => server.close())
 beforeEach(() => {
   server.reset()
@@ -61,6 +63,22 @@ async function fleet(n, options) {
     },
     invalidate: (stale) => Promise.all(procs.map((p) => ask(p, { cmd: 'invalidate', stale }))),
     events: async () => (await Promise.all(procs.map((p) => ask(p, { cmd: 'events' })))).map((r) => r.events),
+    /**
+     * The first process starts a token request that the server never answers; the others
+     * ask while it holds the lock; then it is killed. Resolves with the others' tokens.
+     */
+    async killLockHolder({ waitMs = 0 } = {}) {
+      server.fault('hang', { times: 1 })
+      const [holder, ...others] = procs
+      const held = ask(holder, { cmd: 'get' }).catch(() => 'killed')
+      while (server.requests.length === 0) await new Promise((r) => setTimeout(r, 20))
+      const waiting = others.map((p) => ask(p, { cmd: 'get' }))
+      await new Promise((r) => setTimeout(r, waitMs))
+      holder.kill('SIGKILL')
+      const tokens = (await Promise.all(waiting)).flatMap((r) => r.tokens)
+      assert.equal(await held, 'killed')
+      return tokens
+    },
     async close() {
       for (const p of procs) p.kill('SIGKILL')
     },
@@ -126,18 +144,10 @@ describe('Redis', { skip: skipRedis }, () => {
     // timeoutMs 1500 and no retries: the lock lasts 2.5 s.
     const f = await fleet(3, { store: redis.url, timeoutMs: 1500, retries: 0 })
     try {
-      server.fault('hang', { times: 1 })
-      const [holder, ...others] = f.procs
-      const held = f.ask(holder, { cmd: 'get' }).catch(() => 'killed')
-      while (server.requests.length === 0) await new Promise((r) => setTimeout(r, 20))
-      const waiting = others.map((p) => f.ask(p, { cmd: 'get' }))
-      await new Promise((r) => setTimeout(r, 100)) // the others are waiting on the lock
-      holder.kill('SIGKILL')
-      const tokens = (await Promise.all(waiting)).flatMap((r) => r.tokens)
+      const tokens = await f.killLockHolder({ waitMs: 100 }) // the others are waiting on the lock
       assert.equal(new Set(tokens).size, 1)
-      assert.equal(await held, 'killed')
       assert.equal(server.sent('password'), 2, 'the killed request and one more')
-      const events = (await Promise.all(others.map((p) => f.ask(p, { cmd: 'events' })))).flatMap((r) => r.events)
+      const events = (await Promise.all(f.procs.slice(1).map((p) => f.ask(p, { cmd: 'events' })))).flatMap((r) => r.events)
       assert.ok(!events.some((e) => e.type === 'store-unavailable'), 'taken over through the lock, not by giving up on the store')
     } finally {
       await f.close()
@@ -285,24 +295,66 @@ describe('a file store', () => {
     const file = path.join(dir, 'killed.json')
     const f = await fleet(3, { store: `file://${file}`, timeoutMs: 60_000, retries: 0 })
     try {
-      server.fault('hang', { times: 1 })
-      const [holder, ...others] = f.procs
-      const held = f.ask(holder, { cmd: 'get' }).catch(() => 'killed')
-      while (server.requests.length === 0) await new Promise((r) => setTimeout(r, 20))
-      const waiting = others.map((p) => f.ask(p, { cmd: 'get' }))
-      holder.kill('SIGKILL')
-      const tokens = (await Promise.all(waiting)).flatMap((r) => r.tokens)
+      const tokens = await f.killLockHolder()
       assert.equal(new Set(tokens).size, 1)
-      assert.equal(await held, 'killed')
       assert.equal(server.sent('password'), 2)
     } finally {
       await f.close()
     }
   })
 
+  test('two accounts given the same file never take each other\'s token', async () => {
+    const { TokenManager } = require('../index.js')
+    const store = `file://${path.join(dir, 'shared.json')}`
+    const mine = new TokenManager({ username: USER, password: PASSWORD, tokenUrl: server.url, store })
+    const theirs = new TokenManager({ username: OTHER_USER, password: 'other-password', tokenUrl: server.url, store })
+    assert.equal((await mine.getToken()).claims.user_name, USER)
+    assert.equal((await theirs.getToken()).claims.user_name, OTHER_USER)
+    assert.equal(server.sent('password'), 2)
+  })
+
+  test('a stored token that no Authorization header can carry is ignored and overwritten', async () => {
+    const { TokenManager } = require('../index.js')
+    const file = path.join(dir, 'planted.json')
+    // Exactly what a manager writes, but for a token with a line break in it.
+    const owner = crypto.createHash('sha256').update(`sonetel-auth owner\0${server.url}\0${USER}`).digest().subarray(0, 18).toString('base64url')
+    const exp = Math.floor(Date.now() / 1000) + 86400
+    const planted = `e30.${Buffer.from(JSON.stringify({ exp })).toString('base64url')}.x\r\nX-Injected: 1`
+    fs.writeFileSync(file, JSON.stringify({ v: 1, owner, skew: 0, token: { access_token: planted } }))
+    const events = []
+    const m = new TokenManager({ username: USER, password: PASSWORD, tokenUrl: server.url, store: `file://${file}`, onEvent: (e) => events.push(e) })
+    const token = await m.getAccessToken()
+    assert.notEqual(token, planted)
+    assert.equal(server.sent('password'), 1)
+    assert.ok(!events.some((e) => e.type === 'shared'))
+    assert.ok(!fs.readFileSync(file, 'utf8').includes('X-Injected'), 'overwritten')
+  })
+
+  test('a lock holder alive but stuck (a flock(1) that never lets go) holds the others for one lock lifetime, not more', { skip: spawnSync('flock', ['--version']).error && 'needs flock(1) (Debian package util-linux)' }, async () => {
+    const { TokenManager } = require('../index.js')
+    const file = path.join(dir, 'stuck.json')
+    fs.writeFileSync(`${file}.lock`, '', { mode: 0o600 })
+    const holder = spawn('flock', ['--close', `${file}.lock`, '-c', 'echo locked; exec sleep 600'], { stdio: ['ignore', 'pipe', 'inherit'], detached: true })
+    try {
+      await new Promise((resolve) => holder.stdout.once('data', resolve))
+      const events = []
+      // timeoutMs 1000 and no retries: the lock's lifetime is 2 s.
+      const m = new TokenManager({ username: USER, password: PASSWORD, tokenUrl: server.url, store: `file://${file}`, timeoutMs: 1000, retries: 0, onEvent: (e) => events.push(e) })
+      let timer
+      const late = new Promise((resolve) => { timer = setTimeout(resolve, 60_000, 'still waiting') })
+      const token = await Promise.race([m.getAccessToken(), late])
+      clearTimeout(timer)
+      assert.notEqual(token, 'still waiting')
+      assert.equal(server.sent('password'), 1)
+      assert.match(events.find((e) => e.type === 'store-unavailable')?.message ?? '', /lock/)
+    } finally {
+      process.kill(-holder.pid, 'SIGKILL') // flock and its sleep
+    }
+  })
+
   test('bad store URLs are ERR_INVALID_ARG_VALUE from the constructor', async () => {
     const { TokenManager } = require('../index.js')
-    for (const store of ['memcached://127.0.0.1', 'file://relative/path', 'redis://', 'nonsense']) {
+    for (const store of ['memcached://127.0.0.1', 'file://relative/path', 'redis://', 'nonsense', `file://${dir}/`, 'file:///tmp/a%00b']) {
       assert.throws(() => new TokenManager({ username: USER, password: PASSWORD, store }), { code: 'ERR_INVALID_ARG_VALUE' }, store)
     }
     assert.throws(() => new TokenManager({ username: USER, password: PASSWORD, storeKey: 'x' }), { code: 'ERR_INVALID_ARG_VALUE', message: /needs options\.store/ })

@@ -107,6 +107,7 @@ const syncCases = [
   ['constructor: too many retries', VALUE, () => new TokenManager({ username: USER, password: SECRET, retries: 1000 })],
   ['constructor: onToken not a function', TYPE, () => new TokenManager({ username: USER, password: SECRET, onToken: 'save' })],
   ['constructor: token without access_token', VALUE, () => new TokenManager({ username: USER, password: SECRET, token: { refresh_token: REFRESH } })],
+  ['constructor: token with a line break in access_token', VALUE, () => new TokenManager({ username: USER, password: SECRET, token: { access_token: 'a.b.c\r\nX-Injected: 1' } })],
   ['constructor: token a string', TYPE, () => new TokenManager({ username: USER, password: SECRET, token: REFRESH })],
   ['constructor: hostile getter', VALUE, () => new TokenManager(Object.assign(hostile('password'), { username: USER }))],
   ['constructor: plain http remote', VALUE, () => new TokenManager({ username: USER, password: SECRET, tokenUrl: 'http://10.1.2.3/token' })],

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict'
 import { inspect } from 'node:util'
 import { after, before, beforeEach, describe, test } from 'node:test'
-import { addon, assertNoSecret, rejection, startSonetelServer, USER, PASSWORD } from './helpers/common.mjs'
+import { addon, assertNoSecret, rejection, startSonetelServer, storedToken, USER, PASSWORD } from './helpers/common.mjs'
 
 const { createAccessToken, refreshAccessToken, decodeAccessToken, TokenManager } = addon
 
@@ -20,18 +20,8 @@ beforeEach(() => {
 
 const manager = (opts = {}) => new TokenManager({ username: USER, password: PASSWORD, tokenUrl, ...opts })
 
-/**
- * A stored token inside its refresh margin: a real refresh token, and an access token
- * (a JWT the stand-in made the same way) with `secondsLeft` to live after a long life.
- */
-async function expiringToken(secondsLeft = 50) {
-  const real = await createAccessToken(USER, PASSWORD, { tokenUrl })
-  const now = Math.floor(Date.now() / 1000)
-  const [header, payload, signature] = real.access_token.split('.')
-  const claims = { ...JSON.parse(Buffer.from(payload, 'base64url')), iat: now - 3600, exp: now + secondsLeft }
-  server.reset()
-  return { ...real, access_token: `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${signature}` }
-}
+/** A stored token inside its refresh margin (50 s left of the default 60 s). */
+const expiringToken = (secondsLeft = 50) => storedToken(server, tokenUrl, secondsLeft)
 
 describe('refreshAccessToken', () => {
   test('sends the refresh_token grant and gets new tokens', async () => {

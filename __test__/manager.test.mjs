@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { after, before, beforeEach, describe, test } from 'node:test'
-import { addon, assertNoSecret, rejection, startSonetelServer, USER, PASSWORD } from './helpers/common.mjs'
+import { addon, assertNoSecret, rejection, startSonetelServer, storedToken as sharedStoredToken, USER, PASSWORD } from './helpers/common.mjs'
 
 const { createAccessToken, decodeAccessToken, TokenManager } = addon
 
@@ -26,15 +26,7 @@ beforeEach(() => {
 const manager = (opts = {}) => new TokenManager({ username: USER, password: PASSWORD, tokenUrl, retryDelayMs: 1, ...opts })
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
-/** A stored token with `secondsLeft` to live (negative: expired) and a valid refresh token. */
-async function storedToken(secondsLeft) {
-  const real = await createAccessToken(USER, PASSWORD, { tokenUrl })
-  const now = Math.floor(Date.now() / 1000)
-  const [header, payload, signature] = real.access_token.split('.')
-  const claims = { ...JSON.parse(Buffer.from(payload, 'base64url')), iat: now - 3600, exp: now + secondsLeft }
-  server.reset()
-  return { ...real, access_token: `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${signature}` }
-}
+const storedToken = (secondsLeft) => sharedStoredToken(server, tokenUrl, secondsLeft)
 
 describe('1. transient means transient: 408, 429 and 5xx are retried whatever their body', () => {
   test('createAccessToken: an OAuth-shaped 429 is ERR_SONETEL_AUTH with status 429 and retryAfterMs', async () => {
@@ -121,6 +113,23 @@ describe('2. a refused password is remembered for a cool-down', () => {
     assert.equal(server.sent('password'), 2)
   })
 
+  test('a refresh token Sonetel refused is not tried again, so the cool-down holds (password changed, sessions revoked)', async () => {
+    const m = manager()
+    await m.getAccessToken()
+    const users = server.users
+    const before = users[USER]
+    users[USER] = 'changed-by-an-admin'
+    try {
+      server.revokeRefreshTokens()
+      server.reset()
+      m.invalidate()
+      for (let i = 0; i < 20; i++) await rejection(m.getAccessToken(), 'ERR_SONETEL_AUTH')
+      assert.deepEqual(server.counts, { password: 1, refresh_token: 1, other: 0 })
+    } finally {
+      users[USER] = before
+    }
+  })
+
   test('authFailureCooldownMs: 0 turns it off', async () => {
     const m = manager({ password: 'wrong-password', authFailureCooldownMs: 0 })
     for (let i = 0; i < 3; i++) await rejection(m.getAccessToken(), 'ERR_SONETEL_AUTH')
@@ -188,6 +197,20 @@ describe('4. expiry that survives clock skew and short lifetimes', () => {
 })
 
 describe('5. stale-while-refresh', () => {
+  test('a refresh ahead of expiry that hangs does not hold callers: they get the still-valid token', async () => {
+    const stored = await storedToken(50)
+    const m = manager({ token: stored, timeoutMs: 120_000 })
+    server.fault('hang', { times: 1 })
+    // The refresh waits up to 120 s; the caller must not (2 s at most, with 50 s left).
+    let timer
+    const late = new Promise((resolve) => { timer = setTimeout(resolve, 60_000, 'still waiting') })
+    const first = await Promise.race([m.getAccessToken(), late])
+    clearTimeout(timer)
+    assert.equal(first, stored.access_token)
+    assert.equal(await m.getAccessToken(), stored.access_token)
+    assert.equal(server.requests.length, 1, 'one refresh under way, joined')
+  })
+
   test('a refresh ahead of expiry that gets a 500 serves the still-valid token, and reports it', async () => {
     const stored = await storedToken(50) // inside the 60 s margin, still valid
     const events = []
@@ -237,6 +260,13 @@ describe('6. small traps', () => {
       const throwing = manager({ onToken: () => { throw new Error('disk full') }, onEvent: (e) => events.push(e) })
       assert.ok(await throwing.getAccessToken())
       assert.deepEqual(events.at(-1), { type: 'onToken-failed', message: 'disk full' })
+      // A long message quoting the token: scrubbed before it is cut short.
+      let token
+      const quoting = manager({ onToken: (t) => { token = t.access_token; throw new Error('x'.repeat(450) + ' ' + t.access_token) }, onEvent: (e) => events.push(e) })
+      assert.ok(await quoting.getAccessToken())
+      const { message } = events.at(-1)
+      assert.ok(!message.includes(token.slice(0, 40)), message)
+      assert.match(message, /\[redacted\]$/)
       await sleep(20)
       assert.equal(unhandled, 0)
     } finally {

@@ -80,7 +80,7 @@ function requestOptions(opts, sources) {
     sources['options.tokenUrl'] = opts['token-url'] !== undefined ? '--token-url' : 'SONETEL_TOKEN_URL'
   }
   if (opts.timeout !== undefined) {
-    const ms = Number(opts.timeout)
+    const ms = /^\d+(\.\d+)?$/.test(opts.timeout) ? Number(opts.timeout) : NaN
     if (!Number.isFinite(ms) || ms <= 0) throw new UsageError('--timeout must be a positive number of milliseconds')
     out.timeoutMs = ms
     sources['options.timeoutMs'] = '--timeout'
@@ -139,7 +139,6 @@ async function password(opts, sources) {
   }
   sources.password = 'SONETEL_PASSWORD'
   if (process.env.SONETEL_PASSWORD) return process.env.SONETEL_PASSWORD
-  if (process.env.SONETEL_PASSWORD) return process.env.SONETEL_PASSWORD
   if (process.stdin.isTTY) {
     sources.password = 'the password typed'
     return prompt('Sonetel password: ')
@@ -149,7 +148,9 @@ async function password(opts, sources) {
 
 function describeExpiry(exp) {
   if (typeof exp !== 'number') return 'no expiry (no exp claim)'
-  const iso = new Date(exp * 1000).toISOString()
+  const date = new Date(exp * 1000)
+  if (Number.isNaN(date.getTime())) return `an exp claim (${exp}) that is no date`
+  const iso = date.toISOString()
   let left = Math.floor(exp - Date.now() / 1000)
   const past = left < 0
   left = Math.abs(left)
@@ -165,6 +166,7 @@ function print(token, opts) {
 
 async function main(argv, sources) {
   const opts = parse(argv)
+  if (opts.version && opts.positional.length > 0) throw new UsageError('--version takes no arguments')
   if (opts.version) return void process.stdout.write(`sonetel-auth ${version}\n`)
   const [command, ...rest] = opts.positional
   if (opts.help || command === 'help') return void process.stdout.write(USAGE)

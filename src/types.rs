@@ -165,8 +165,8 @@ pub struct TokenManagerOptions {
     /// same events on stderr. No event holds a secret.
     #[napi(ts_type = "((event: TokenManagerEvent) => void) | undefined")]
     pub on_event: Option<Unknown<'static>>,
-    /// The origin of Sonetel's REST API for `fetch` and `api`, the only place they send
-    /// the token. Default `https://public-api.sonetel.com`; plain `http:` only to loopback.
+    /// The origin of Sonetel's REST API (no path) for `fetch` and `api`, the only place
+    /// they send the token. Default `https://public-api.sonetel.com`; plain `http:` only to loopback.
     #[napi(ts_type = "string | undefined")]
     pub api_url: Option<String>,
     /// Share one token with every process that names the same store (see the README's
@@ -200,7 +200,8 @@ pub struct TokenManagerOptions {
 /// ```
 #[napi(object, object_to_js = false)]
 pub struct ApiOptions {
-    /// The HTTP method. Default `GET`, or `POST` when `json` is given.
+    /// The HTTP method: `GET`, `HEAD`, `POST`, `PUT`, `PATCH`, `DELETE` or `OPTIONS`.
+    /// Default `GET`, or `POST` when `json` is given.
     #[napi(ts_type = "string | undefined")]
     pub method: Option<String>,
     /// Added to the query string; an array repeats the name.

@@ -20,10 +20,32 @@ const freePort = () => new Promise((resolve) => {
   const s = net.createServer().listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)) })
 })
 
+const alive = (pid) => { try { process.kill(pid, 0); return true } catch { return false } }
+
+/**
+ * A test process killed outright (SIGKILL, a runner's timeout) cannot stop its redis-server;
+ * the next start stops any whose owner is gone, so they never pile up.
+ */
+function reapOrphans() {
+  for (const name of fs.readdirSync(os.tmpdir())) {
+    if (!name.startsWith('sonetel-auth-redis-')) continue
+    const dir = path.join(os.tmpdir(), name)
+    try {
+      const owner = Number(fs.readFileSync(path.join(dir, 'owner'), 'utf8'))
+      if (alive(owner)) continue
+      const pid = Number(fs.readFileSync(path.join(dir, 'redis.pid'), 'utf8'))
+      if (fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('redis-server')) process.kill(pid, 'SIGKILL')
+    } catch {}
+    try { if (!alive(Number(fs.readFileSync(path.join(dir, 'owner'), 'utf8')))) fs.rmSync(dir, { recursive: true, force: true }) } catch {}
+  }
+}
+
 /** Starts redis-server. Options: `tls` (serve TLS only), `password` (requirepass). */
 async function startRedis({ tls = false, password } = {}) {
+  reapOrphans()
   const port = await freePort()
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sonetel-auth-redis-'))
+  fs.writeFileSync(path.join(dir, 'owner'), String(process.pid))
   const args = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--protected-mode', 'no']
   let certs
   if (tls) {
@@ -37,6 +59,7 @@ async function startRedis({ tls = false, password } = {}) {
   let child
   const start = async () => {
     child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    fs.writeFileSync(path.join(dir, 'redis.pid'), String(child.pid))
     let out = ''
     child.stdout.on('data', (d) => { out += d })
     await new Promise((resolve, reject) => {
@@ -53,6 +76,9 @@ async function startRedis({ tls = false, password } = {}) {
     child.kill('SIGKILL')
   })
   await start()
+  // A runner that exits with the server still up (a failed assertion skipping `after`).
+  const onExit = () => { try { child.kill('SIGKILL') } catch {} }
+  process.once('exit', onExit)
   const auth = password ? `:${encodeURIComponent(password)}@` : ''
   return {
     port,
@@ -77,6 +103,7 @@ async function startRedis({ tls = false, password } = {}) {
       })
     },
     async close() {
+      process.off('exit', onExit)
       await stop()
       fs.rmSync(dir, { recursive: true, force: true })
     },

@@ -56,3 +56,17 @@ export function call(fn, ...args) {
   assert.doesNotThrow(() => { result = fn(...args) }, 'must not throw synchronously')
   return result
 }
+
+/**
+ * A token as an app would have stored it: a real refresh token, and an access token (a
+ * JWT the stand-in made the same way) with `secondsLeft` to live (negative: expired) after
+ * an hour's life. Clears the server's request log, so tests count only their own requests.
+ */
+export async function storedToken(server, tokenUrl, secondsLeft) {
+  const real = await addon.createAccessToken(USER, PASSWORD, { tokenUrl })
+  const now = Math.floor(Date.now() / 1000)
+  const [header, payload, signature] = real.access_token.split('.')
+  const claims = { ...JSON.parse(Buffer.from(payload, 'base64url')), iat: now - 3600, exp: now + secondsLeft }
+  server.reset()
+  return { ...real, access_token: `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${signature}` }
+}

@@ -23,6 +23,18 @@ use crate::core::manager::TokenManager;
 
 /// The options of `manager.api()`.
 const API_OPTIONS: &[&str] = &["method", "query", "json", "signal"];
+/// Headers that belong to the connection, not the caller (fetch forbids them too).
+const CONNECTION_HEADERS: &[&str] = &[
+    "host",
+    "connection",
+    "content-length",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
 /// Largest request body we send; Sonetel's requests are small JSON.
 const MAX_REQUEST_BODY: usize = 16 * 1024 * 1024;
 
@@ -42,7 +54,8 @@ pub fn fetch<'e>(
     let slot = Rc::new(RefCell::new(Some(deferred)));
     let started = (|| {
         let (prepare, _) = Instance::get(env)?.fetch_helpers(env)?;
-        let args = [input, init, js::js_string(env, base.as_str())?];
+        let limit = js::js_number(env, MAX_REQUEST_BODY as f64)?;
+        let args = [input, init, js::js_string(env, base.as_str())?, limit];
         let prepared = js::call(env, &prepare, &js::undefined(env)?, &args)
             .ok_or_else(|| js::internal(env, "fetch.js prepare threw"))?;
         let then = js::object(&prepared)
@@ -119,7 +132,8 @@ fn send(env: &Env, core: &Arc<TokenManager>, base: &Url, deferred: Deferred, pre
         Ok((request, signal, redirect_error)) => {
             let work = api::fetch(Arc::clone(core), core.request_options().clone(), request);
             call::spawn_into(env, deferred, signal, work, move |env, response| {
-                if redirect_error && (300..400).contains(&response.status) {
+                // As fetch's redirect: 'error': only a redirect status is one.
+                if redirect_error && matches!(response.status, 301 | 302 | 303 | 307 | 308) {
                     return Err(Failure::Core(AuthError::Http {
                         status: response.status,
                         body: String::new(),
@@ -150,6 +164,16 @@ fn checked<'e>(env: &'e Env, base: &Url, prepared: &Unknown<'e>) -> Result<Check
             .ok_or_else(|| js::internal(env, "the prepared request is not text"))?;
         js::read_utf8(s, MAX_REQUEST_BODY, name)
     };
+    let refused = get("error")?;
+    if let Some(message) = js::string(&refused) {
+        let message = format!("manager.fetch() {}", js::read_utf8(message, 1024, "error")?);
+        let is_type = js::boolean(&get("type")?) == Some(true);
+        return Err(if is_type {
+            Failure::ArgType(message)
+        } else {
+            Failure::ArgValue(message)
+        });
+    }
     let url = api::resolve(base, &text("url")?)
         .map_err(|reason| Failure::ArgValue(format!("manager.fetch() input {reason}")))?;
     let method = Method::from_bytes(text("method")?.as_bytes()).map_err(|_| {
@@ -162,6 +186,11 @@ fn checked<'e>(env: &'e Env, base: &Url, prepared: &Unknown<'e>) -> Result<Check
         let bad = || Failure::ArgValue(format!("manager.fetch() header {name} is not valid"));
         let name_h = HeaderName::try_from(name.as_str()).map_err(|_| bad())?;
         let value_h = HeaderValue::try_from(value.as_str()).map_err(|_| bad())?;
+        // The connection's own headers are ours to set: a Host of the caller's could
+        // route the token to another site on the API's server.
+        if CONNECTION_HEADERS.contains(&name_h.as_str()) {
+            continue;
+        }
         headers.append(name_h, value_h);
     }
     let body = get("body")?;
@@ -196,14 +225,20 @@ fn checked<'e>(env: &'e Env, base: &Url, prepared: &Unknown<'e>) -> Result<Check
 /// The standard `Response`, made by `fetch.js`.
 fn respond<'e>(env: &'e Env, response: ApiResponse) -> Result<Unknown<'e>, Failure> {
     let (_, make) = Instance::get(env)?.fetch_helpers(env)?;
+    // fetch's Response carries statuses 200 to 599 only (Node's own fetch fails on others).
+    if !(200..=599).contains(&response.status) {
+        return Err(Failure::Core(AuthError::Response {
+            status: response.status,
+            reason: "a status outside 200 to 599, which a fetch Response cannot carry".into(),
+        }));
+    }
+    // Header bytes as Latin-1, as Node's fetch reads them: every byte is a character.
     let pairs: Vec<(&str, String)> = response
         .headers
         .iter()
         .map(|(name, value)| {
-            (
-                name.as_str(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            )
+            let text = value.as_bytes().iter().map(|&b| char::from(b)).collect();
+            (name.as_str(), text)
         })
         .collect();
     let headers = serde_json::to_string(&pairs).map_err(|_| js::internal(env, "headers"))?;
@@ -214,12 +249,14 @@ fn respond<'e>(env: &'e Env, response: ApiResponse) -> Result<Unknown<'e>, Failu
     let body = Uint8ArraySlice::from_data(env, response.body)
         .map_err(|_| js::internal(env, "could not make the body"))?;
     let redirected = js::boolean_value(env, response.redirected)?;
+    let mut url = response.url;
+    url.set_fragment(None);
     let args = [
         js::js_number(env, f64::from(response.status))?,
         js::js_string(env, reason)?,
         js::js_string(env, &headers)?,
         body.to_unknown(),
-        js::js_string(env, response.url.as_str())?,
+        js::js_string(env, url.as_str())?,
         redirected,
     ];
     js::call(env, &make, &js::undefined(env)?, &args)
@@ -262,9 +299,20 @@ pub fn api<'e>(
                 method = Method::POST;
             }
             if let Some(m) = o.text("method")? {
-                method = Method::from_bytes(m.to_ascii_uppercase().as_bytes()).map_err(|_| {
-                    Failure::ArgValue("options.method is not a valid HTTP method".into())
-                })?;
+                // A REST API's methods; CONNECT, TRACE and the like are not calls to it.
+                const METHODS: &[&str] =
+                    &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+                let upper = m.to_ascii_uppercase();
+                method = METHODS
+                    .contains(&upper.as_str())
+                    .then(|| Method::from_bytes(upper.as_bytes()).ok())
+                    .flatten()
+                    .ok_or_else(|| {
+                        Failure::ArgValue(format!(
+                            "options.method must be one of {}",
+                            METHODS.join(", ")
+                        ))
+                    })?;
             }
             if let Some(query) = o.field("query") {
                 add_query(env, &mut url, &query)?;
@@ -306,6 +354,9 @@ fn add_query(env: &Env, url: &mut Url, query: &Unknown) -> Result<(), Failure> {
     let Some(o) = Options::read_any(env, query, "options.query")? else {
         return Ok(());
     };
+    if o.fields().next().is_none() {
+        return Ok(()); // no bare "?"
+    }
     let mut pairs = url.query_pairs_mut();
     for (name, value) in o.fields() {
         let mut one = |v: &Unknown| -> Result<(), Failure> {
@@ -313,6 +364,11 @@ fn add_query(env: &Env, url: &mut Url, query: &Unknown) -> Result<(), Failure> {
                 ValueType::String => js::read_utf8(js::string(v).ok_or_else(|| js::internal(env, "string"))?, 8 * 1024, name)?,
                 ValueType::Number => {
                     let n = js::number(v).unwrap_or(f64::NAN);
+                    if !n.is_finite() {
+                        return Err(Failure::ArgValue(format!(
+                            "options.query.{name} must be a finite number"
+                        )));
+                    }
                     if n.fract() == 0.0 && n.abs() < 9e15 { format!("{}", n as i64) } else { n.to_string() }
                 }
                 ValueType::Boolean => js::boolean(v).unwrap_or(false).to_string(),

@@ -593,6 +593,7 @@ fn store_config(
         store,
         sealing,
         key,
+        owner: store::owner(request.token_url.as_str(), username.expose()),
         timeout,
     }))
 }

@@ -3,7 +3,7 @@
 //! attacker) put on `Object.prototype` or `Error.prototype` can stop them.
 
 use napi::bindgen_prelude::{JsObjectValue, Object, Unknown};
-use napi::{sys, Env, JsValue};
+use napi::{sys, Env, JsValue, ValueType};
 
 use super::js;
 use crate::core::error::AuthError;
@@ -170,18 +170,37 @@ pub fn is_ours(env: &Env, value: &Unknown) -> bool {
         };
         let text = |name: &str| own(name).as_ref().and_then(js::string).is_some();
         let number = |name: &str| own(name).as_ref().and_then(js::number).is_some();
+        // Optional: absent, undefined, or of its type.
+        let maybe = |name: &str, ty: ValueType| {
+            own(name)
+                .is_none_or(|v| matches!(js::kind(&v), ValueType::Undefined) || js::kind(&v) == ty)
+        };
+        let maybe_text = |name: &str| maybe(name, ValueType::String);
+        let maybe_number = |name: &str| maybe(name, ValueType::Number);
+        let named = |expected: &str| {
+            object
+                .get_named_property_unchecked::<Unknown>("name")
+                .ok()
+                .as_ref()
+                .and_then(js::string)
+                .and_then(|n| js::read_utf8(n, 64, "name").ok())
+                .is_some_and(|n| n == expected)
+        };
         let code = own("code")?;
         let code = js::read_utf8(js::string(&code)?, 64, "code").ok()?;
         Some(match code.as_str() {
-            "ERR_SONETEL_AUTH" => number("status") && text("error"),
-            "ERR_SONETEL_HTTP" => number("status") && text("body"),
-            "ERR_SONETEL_RESPONSE" | "ERR_SONETEL_API" => number("status"),
-            "ERR_INVALID_ARG_TYPE"
-            | "ERR_INVALID_ARG_VALUE"
-            | "ERR_SONETEL_TIMEOUT"
-            | "ERR_SONETEL_NETWORK"
-            | "ERR_SONETEL_INTERNAL"
-            | "ABORT_ERR" => true,
+            "ERR_SONETEL_AUTH" => {
+                number("status")
+                    && text("error")
+                    && maybe_text("error_description")
+                    && maybe_number("retryAfterMs")
+            }
+            "ERR_SONETEL_HTTP" => number("status") && text("body") && maybe_number("retryAfterMs"),
+            "ERR_SONETEL_RESPONSE" => number("status"),
+            "ERR_SONETEL_API" => number("status") && maybe_text("apiCode") && maybe_text("detail"),
+            "ERR_INVALID_ARG_TYPE" | "ERR_INVALID_ARG_VALUE" => named("TypeError"),
+            "ABORT_ERR" => named("AbortError"),
+            "ERR_SONETEL_TIMEOUT" | "ERR_SONETEL_NETWORK" | "ERR_SONETEL_INTERNAL" => true,
             _ => false,
         })
     })();

@@ -90,8 +90,9 @@ fn code(e: &AuthError) -> &'static str {
     Failure::Core(e.clone()).code()
 }
 
-fn epoch_ms(t: SystemTime) -> f64 {
-    (to_epoch_secs(t) * 1000.0).round()
+/// Whole milliseconds since the epoch (an integer, so debug lines print no `.0`).
+fn epoch_ms(t: SystemTime) -> i64 {
+    (to_epoch_secs(t) * 1000.0).round() as i64
 }
 
 /// The event as the plain object `onEvent` receives.
@@ -265,18 +266,18 @@ impl Hooks {
             )
             .or(Some(thrown))
             .and_then(|m| js::string(&m))
-            .and_then(|s| js::read_utf8(s, 64 * 1024, "message").ok())
-            .unwrap_or_else(|| "onToken failed with a value that is not an Error".into());
-        let mut message: String = message.chars().take(500).collect();
+            .and_then(|s| js::read_utf8(s, 64 * 1024, "message").ok());
+        let mut message =
+            message.unwrap_or_else(|| "onToken failed with a value that is not an Error".into());
         let secrets = [
             Some(self.password.expose()),
             Some(token.access_token()),
             token.refresh_token(),
         ];
-        for secret in secrets.into_iter().flatten().filter(|s| s.len() >= 4) {
-            message = message.replace(secret, "[redacted]");
-        }
-        message
+        let secrets: Vec<&str> = secrets.into_iter().flatten().collect();
+        // Scrubbed before the cut, so no cut keeps the start of a token.
+        crate::core::error::scrub(&mut message, &secrets);
+        crate::core::error::truncate_utf8(&message, 500).to_owned()
     }
 }
 

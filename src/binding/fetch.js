@@ -6,7 +6,8 @@
 // when this runs, so later tampering with the globals does not change what it does.
 (function (g) {
   'use strict'
-  const { Request, Response, URL, Uint8Array, Object, JSON, TypeError } = g
+  const { Request, Response, Headers, URL, Uint8Array, Object, JSON, TypeError, Promise } = g
+  const race = Promise.race.bind(Promise)
   const hasOwn = Object.prototype.hasOwnProperty
   const keys = Object.keys
   const defineProperty = Object.defineProperty
@@ -23,26 +24,83 @@
     isView(body) || (URLSearchParams && body instanceof URLSearchParams) ||
     (FormData && body instanceof FormData) || (Blob && body instanceof Blob)
 
-  async function prepare(input, init, base) {
+  // The body, read no further than `limit` bytes and no longer than `signal` allows:
+  // null when the signal aborts (the call then rejects with the AbortError).
+  async function readBody(stream, signal, limit) {
+    const reader = stream.getReader()
+    let stop
+    const aborted = new Promise((resolve) => { stop = resolve })
+    const onAbort = () => stop(null)
+    if (signal) {
+      if (signal.aborted) onAbort()
+      else signal.addEventListener('abort', onAbort, { once: true })
+    }
+    const chunks = []
+    let size = 0
+    let done = false
+    try {
+      for (;;) {
+        const step = await race([reader.read(), aborted])
+        if (step === null) return null
+        if (step.done) break
+        size += step.value.byteLength
+        if (size > limit) throw new TypeError(`body is larger than ${limit} bytes`)
+        chunks.push(step.value)
+      }
+      done = true
+    } finally {
+      if (signal) signal.removeEventListener('abort', onAbort)
+      if (!done) reader.cancel().catch(() => {})
+    }
+    const body = new Uint8Array(size)
+    let at = 0
+    for (const chunk of chunks) { body.set(chunk, at); at += chunk.byteLength }
+    return body
+  }
+
+  // An argument fetch's rules refuse: said in our words, which never quote the value (a
+  // URL's password, a header's secret). `type` marks a wrong type rather than value.
+  const refuse = (error, type = false) => ({ error, type })
+
+  // Which part of `init` a Request refused.
+  function refusal(url, own) {
+    if (hasOwn.call(own, 'method')) {
+      try { new Request(url, { method: own.method }) } catch { return refuse('init.method is not a method fetch can send') }
+    }
+    if (hasOwn.call(own, 'headers')) {
+      try { new Headers(own.headers) } catch { return refuse('init.headers has a header name or value that is not valid') }
+    }
+    return refuse('init is not valid for fetch (its body, mode, redirect or another member)')
+  }
+
+  async function prepare(input, init, base, limit) {
     let url
-    if (typeof input === 'string') url = new URL(input, base).href
-    else if (input instanceof URL) url = input.href
-    else if (input instanceof Request) url = input.url
-    else throw new TypeError('input must be a string, a URL or a Request')
+    if (typeof input === 'string') {
+      try { url = new URL(input, base) } catch { return refuse('input is not a valid URL or path') }
+    } else if (input instanceof URL) url = new URL(input.href)
+    else if (input instanceof Request) url = new URL(input.url)
+    else return refuse('input must be a string, a URL or a Request', true)
+    if (url.username !== '' || url.password !== '') return refuse('input must not carry a user name or password')
+    url.hash = ''
     // Own properties only: what Object.prototype carries is not the caller's init.
     const own = Object.create(null)
     if (init !== undefined && init !== null) {
-      if (typeof init !== 'object') throw new TypeError('init must be an object')
+      if (typeof init !== 'object') return refuse('init must be an object', true)
       for (const k of keys(init)) own[k] = init[k]
     }
-    const request = new Request(input instanceof Request ? input : url, own)
-    const body = request.body === null ? null : new Uint8Array(await request.arrayBuffer())
+    let request
+    try {
+      request = new Request(input instanceof Request ? input : url.href, own)
+    } catch {
+      return refusal(url.href, own)
+    }
     const canReplay = hasOwn.call(own, 'body') ? replayable(own.body) : !(input instanceof Request && input.body !== null)
     const signal = hasOwn.call(own, 'signal') ? own.signal : input instanceof Request ? input.signal : undefined
+    const body = request.body === null ? null : await readBody(request.body, signal, limit)
     const headers = []
     for (const pair of request.headers) headers.push(pair)
     return {
-      url: request.url,
+      url: url.href,
       method: request.method,
       headers: JSON.stringify(headers),
       body,

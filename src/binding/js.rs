@@ -206,26 +206,7 @@ pub fn call<'e>(
     recv: &Unknown<'e>,
     args: &[Unknown<'e>],
 ) -> Option<Unknown<'e>> {
-    let raw_args: Vec<sys::napi_value> = args.iter().map(|a| a.raw()).collect();
-    let mut result = ptr::null_mut();
-    // SAFETY: every value belongs to `env`, the environment of the callback running on
-    // this thread; `raw_args` and `result` outlive the call.
-    let status = unsafe {
-        sys::napi_call_function(
-            env.raw(),
-            recv.raw(),
-            f.raw(),
-            raw_args.len(),
-            raw_args.as_ptr(),
-            &mut result,
-        )
-    };
-    if status != sys::Status::napi_ok {
-        clear_exception(env);
-        return None;
-    }
-    // SAFETY: N-API returned `result` for this environment.
-    Some(unsafe { Unknown::from_raw_unchecked(env.raw(), result) })
+    call_catching(env, f, recv, args).and_then(Result::ok)
 }
 
 /// Like [`call`], but hands back what was thrown (Err), for the app's own callbacks whose
@@ -238,7 +219,8 @@ pub fn call_catching<'e>(
 ) -> Option<Result<Unknown<'e>, Unknown<'e>>> {
     let raw_args: Vec<sys::napi_value> = args.iter().map(|a| a.raw()).collect();
     let mut result = ptr::null_mut();
-    // SAFETY: as in `call`.
+    // SAFETY: every value belongs to `env`, the environment of the callback running on
+    // this thread; `raw_args` and `result` outlive the call.
     let status = unsafe {
         sys::napi_call_function(
             env.raw(),

@@ -11,7 +11,7 @@ use reqwest::{Method, Url};
 use serde_json::Value;
 
 use super::client::{self, RequestOptions};
-use super::error::{truncate_utf8, AuthError, Invalid, HTTP_BODY_EXCERPT};
+use super::error::{scrub, truncate_utf8, AuthError, Invalid, HTTP_BODY_EXCERPT};
 use super::manager::TokenManager;
 use super::token::{decode_claims, TokenResponse};
 
@@ -44,6 +44,8 @@ pub struct ApiResponse {
     /// The URL that answered, after any redirect followed.
     pub url: Url,
     pub redirected: bool,
+    /// The token that was sent: an API that echoes it must not put it in an error.
+    pub token: Arc<TokenResponse>,
 }
 
 /// Whether two URLs share scheme, host and port.
@@ -61,7 +63,8 @@ pub fn resolve(base: &Url, input: &str) -> Result<Url, Invalid> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err(Invalid::new("must not carry a user name or password"));
     }
-    if !same_origin(&url, base) {
+    // A blob: URL has its inner URL's origin, but is not a place to send a request.
+    if url.scheme() != base.scheme() || !same_origin(&url, base) {
         return Err(Invalid::new(format!(
             "is not on the API origin {}: the token is only sent there",
             base.origin().ascii_serialization()
@@ -110,7 +113,7 @@ pub async fn fetch(
     loop {
         let token = manager.subscribe()?.wait().await?;
         let url = fill_claims(&request.url, &token)?;
-        let response = send_following(&options, &request, url, &token).await?;
+        let response = send_following(&options, &request, url, token.clone()).await?;
         if response.status == 401 && !retried {
             // Whether or not this request can be sent again, the next one gets a new token.
             manager.invalidate(Some(token.access_token()));
@@ -124,12 +127,13 @@ pub async fn fetch(
 }
 
 /// One request with its redirects: followed while they stay on the origin (with the
-/// method and body rules of `fetch`), handed back unfollowed when they do not.
+/// method and body rules of `fetch`), handed back unfollowed when they do not. More than
+/// [`MAX_REDIRECTS`] is an error, as a loop would be.
 async fn send_following(
     options: &RequestOptions,
     request: &ApiRequest,
     mut url: Url,
-    token: &TokenResponse,
+    token: Arc<TokenResponse>,
 ) -> Result<ApiResponse, AuthError> {
     let origin = url.clone();
     let mut method = request.method.clone();
@@ -168,10 +172,17 @@ async fn send_following(
             });
         }
         let answer_headers = raw.headers.unwrap_or_default();
-        let next = (request.follow_redirects && hop < MAX_REDIRECTS)
+        let next = request
+            .follow_redirects
             .then(|| redirect_target(raw.status, &answer_headers, &url))
             .flatten()
             .filter(|target| same_origin(target, &origin));
+        if next.is_some() && hop == MAX_REDIRECTS {
+            return Err(AuthError::Response {
+                status: raw.status,
+                reason: format!("a redirect after {MAX_REDIRECTS} redirects"),
+            });
+        }
         let follow = match next {
             Some(target) => {
                 let drop_body = raw.status == 303
@@ -188,6 +199,7 @@ async fn send_following(
                 body: raw.body,
                 url,
                 redirected,
+                token,
             });
         };
         if drop_body {
@@ -225,6 +237,11 @@ fn redirect_target(status: u16, headers: &HeaderMap, base: &Url) -> Option<Url> 
 /// envelope.
 pub fn envelope(response: &ApiResponse) -> Result<String, AuthError> {
     let status = response.status;
+    // Scrubbed before the cut, so no cut keeps the start of the token.
+    let excerpt = |mut s: String| {
+        scrub(&mut s, &[response.token.access_token()]);
+        truncate_utf8(&s, HTTP_BODY_EXCERPT).to_owned()
+    };
     let parsed = serde_json::from_slice::<Value>(&response.body).ok();
     let state = parsed
         .as_ref()
@@ -241,7 +258,7 @@ pub fn envelope(response: &ApiResponse) -> Result<String, AuthError> {
                         Value::Null => None,
                         other => Some(other.to_string()),
                     })
-                    .map(|s| truncate_utf8(&s, HTTP_BODY_EXCERPT).to_owned())
+                    .map(excerpt)
             };
             Err(AuthError::Api {
                 status,
@@ -256,8 +273,7 @@ pub fn envelope(response: &ApiResponse) -> Result<String, AuthError> {
             .to_string()),
         _ if !(200..300).contains(&status) => Err(AuthError::Http {
             status,
-            body: truncate_utf8(&String::from_utf8_lossy(&response.body), HTTP_BODY_EXCERPT)
-                .to_owned(),
+            body: excerpt(String::from_utf8_lossy(&response.body).into_owned()),
             retry_after: None,
         }),
         _ => Err(AuthError::Response {
@@ -284,6 +300,7 @@ mod tests {
             "//evil.example/x",
             "http://public-api.sonetel.com/x",
             "https://public-api.sonetel.com:8443/x",
+            "blob:https://public-api.sonetel.com/x",
             "https://user:pw@public-api.sonetel.com/x",
         ] {
             assert!(resolve(&base, bad).is_err(), "{bad}");
@@ -297,6 +314,10 @@ mod tests {
             body: body.as_bytes().to_vec(),
             url: Url::parse("https://public-api.sonetel.com/").unwrap(),
             redirected: false,
+            token: Arc::new(
+                TokenResponse::from_stored(r#"{"access_token":"eyJ.the-token.sig"}"#.into())
+                    .unwrap(),
+            ),
         }
     }
 
@@ -331,5 +352,20 @@ mod tests {
             envelope(&answer(200, "[]")),
             Err(AuthError::Response { .. })
         ));
+    }
+
+    #[test]
+    fn an_echoed_token_stays_out_of_errors() {
+        let echo = r#"{"status":"failed","response":{"code":"X eyJ.the-token.sig","detail":"got eyJ.the-token.sig"}}"#;
+        let text = format!("{:?}", envelope(&answer(200, echo)).unwrap_err());
+        assert!(
+            !text.contains("the-token") && text.contains("[redacted]"),
+            "{text}"
+        );
+        let Err(AuthError::Http { body, .. }) = envelope(&answer(500, "token=eyJ.the-token.sig"))
+        else {
+            panic!("an HTTP error")
+        };
+        assert_eq!(body, "token=[redacted]");
     }
 }

@@ -385,7 +385,14 @@ async fn exchange(
 
 /// Checks an API origin (`apiUrl`): https, or http to loopback; no user name or password.
 pub fn parse_api_url(raw: &str) -> Result<Url, Invalid> {
-    parse_http_url(raw)
+    let url = parse_http_url(raw)?;
+    // Paths are given per call; a path here would be silently dropped.
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(Invalid::new(
+            "must be an origin (scheme, host and port), without a path or query",
+        ));
+    }
+    Ok(url)
 }
 
 /// `Retry-After` as a wait from now: delta-seconds, or an HTTP date.

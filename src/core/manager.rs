@@ -96,6 +96,9 @@ struct State {
     generation: u64,
     /// The access token a Sonetel API refused: not to be taken from the store again.
     rejected: Option<String>,
+    /// The refresh token Sonetel refused: never sent again, so the password's cool-down
+    /// cannot be slipped past by a refresh-then-password on every call.
+    refused_refresh: Option<String>,
     /// The store failed last time it was used.
     store_down: bool,
 }
@@ -125,18 +128,51 @@ pub struct Life {
     pub lifetime: Option<Duration>,
 }
 
+/// How long a caller waits for a refresh ahead of expiry before it is given the cached
+/// token, still valid, while the refresh carries on.
+pub const REFRESH_PATIENCE: Duration = Duration::from_secs(2);
+
 /// What [`TokenManager::subscribe`] hands a caller.
 pub enum Ticket {
     Ready(Arc<TokenResponse>),
     Waiting(watch::Receiver<Option<Outcome>>),
+    /// A refresh ahead of expiry is under way: its token if it comes soon enough, else
+    /// `stale`, which is good until `expires`.
+    Refreshing {
+        rx: watch::Receiver<Option<Outcome>>,
+        stale: Arc<TokenResponse>,
+        expires: SystemTime,
+    },
 }
 
 impl Ticket {
+    /// The token for a caller: a slow refresh ahead of expiry makes it wait no longer
+    /// than [`REFRESH_PATIENCE`], and never past the cached token's expiry.
     pub async fn wait(self) -> Outcome {
-        let mut rx = match self {
-            Ticket::Ready(token) => return Ok(token),
-            Ticket::Waiting(rx) => rx,
-        };
+        match self {
+            Ticket::Ready(token) => Ok(token),
+            Ticket::Waiting(rx) => Self::outcome(rx).await,
+            Ticket::Refreshing { rx, stale, expires } => {
+                let left = expires
+                    .checked_sub(Duration::from_secs(1))
+                    .and_then(|t| t.duration_since(SystemTime::now()).ok())
+                    .unwrap_or_default();
+                tokio::time::timeout(left.min(REFRESH_PATIENCE), Self::outcome(rx))
+                    .await
+                    .unwrap_or(Ok(stale))
+            }
+        }
+    }
+
+    /// The fetch's own result, however long it takes (for the refresh timer).
+    pub async fn settled(self) -> Outcome {
+        match self {
+            Ticket::Ready(token) => Ok(token),
+            Ticket::Waiting(rx) | Ticket::Refreshing { rx, .. } => Self::outcome(rx).await,
+        }
+    }
+
+    async fn outcome(mut rx: watch::Receiver<Option<Outcome>>) -> Outcome {
         loop {
             if let Some(outcome) = rx.borrow_and_update().clone() {
                 return outcome;
@@ -285,6 +321,7 @@ impl TokenManager {
         let mut state = self.lock();
         let now = SystemTime::now();
         let mut stale_ok = None;
+        let mut stale_until = now;
         if let Some(token) = state.current.clone().filter(|_| state.access_usable) {
             let life = Self::life(&token, state.skew);
             match life.expires {
@@ -302,12 +339,22 @@ impl TokenManager {
                         return Ok(Ticket::Ready(token));
                     }
                     stale_ok = Some(token);
+                    stale_until = expires;
                 }
                 Some(_) => {}
             }
         }
+        let ticket =
+            |rx: watch::Receiver<Option<Outcome>>, stale: Option<Arc<TokenResponse>>| match stale {
+                Some(stale) => Ticket::Refreshing {
+                    rx,
+                    stale,
+                    expires: stale_until,
+                },
+                None => Ticket::Waiting(rx),
+            };
         if let Some(rx) = &state.inflight {
-            return Ok(Ticket::Waiting(rx.clone()));
+            return Ok(ticket(rx.clone(), stale_ok));
         }
         if let Some(error) = self.cooling_down(&state, now) {
             return match stale_ok {
@@ -315,8 +362,8 @@ impl TokenManager {
                 None => Err(error),
             };
         }
-        let rx = self.start_fetch(&mut state, stale_ok)?;
-        Ok(Ticket::Waiting(rx))
+        let rx = self.start_fetch(&mut state, stale_ok.clone())?;
+        Ok(ticket(rx, stale_ok))
     }
 
     /// The cool-down error, when a new token would need the password and it was refused
@@ -324,10 +371,7 @@ impl TokenManager {
     fn cooling_down(&self, state: &State, now: SystemTime) -> Option<AuthError> {
         let (until, refusal) = state.cooldown.as_ref()?;
         let remaining = until.duration_since(now).ok()?;
-        if self
-            .refreshable(state.current.as_deref(), state.skew)
-            .is_some()
-        {
+        if Self::refreshable(state.current.as_deref(), state).is_some() {
             return None; // the refresh grant needs no password
         }
         Some(AuthError::CoolingDown {
@@ -336,16 +380,17 @@ impl TokenManager {
         })
     }
 
-    /// The token whose refresh token can be used: there is one, and it has not expired.
+    /// The token whose refresh token can be used: there is one, it has not expired, and
+    /// Sonetel has not refused it.
     fn refreshable<'t>(
-        &self,
         token: Option<&'t TokenResponse>,
-        skew: Option<f64>,
+        state: &State,
     ) -> Option<&'t TokenResponse> {
         token.filter(|t| {
-            t.refresh_token().is_some()
+            t.refresh_token()
+                .is_some_and(|r| state.refused_refresh.as_deref() != Some(r))
                 && t.refresh_exp().is_none_or(|exp| {
-                    epoch_secs(exp - skew.unwrap_or(0.0))
+                    epoch_secs(exp - state.skew.unwrap_or(0.0))
                         > SystemTime::now() + Duration::from_secs(5)
                 })
         })
@@ -524,9 +569,18 @@ impl TokenManager {
                 let _ = bounded(config.timeout, config.store.unlock(lock)).await;
                 return result;
             }
-            if started.elapsed() > ttl * 2 {
+            // A lock that lapses has changed hands by then. One that does not (a file's)
+            // and is held longer than a fetch takes belongs to a process alive but stuck
+            // (stopped, on a hung disk): carry on without it.
+            let patience = if config.store.lock_lapses() {
+                ttl * 2
+            } else {
+                ttl + Duration::from_secs(1)
+            };
+            if started.elapsed() > patience {
                 return Err(NotShared::Store(StoreError(
-                    "the process holding the store's lock left no token".into(),
+                    "the process holding the store's lock has held it longer than a fetch takes"
+                        .into(),
                 )));
             }
             tokio::time::sleep(pause).await;
@@ -560,7 +614,7 @@ impl TokenManager {
             .zip(token.received_at())
             .map(|(iat, received)| iat - to_epoch_secs(received));
         let sealing = config.sealing.as_deref();
-        let written = match store::encode(&token, skew, sealing, &config.key) {
+        let written = match store::encode(&token, skew, sealing, &config.key, &config.owner) {
             Some(value) => {
                 bounded(
                     config.timeout,
@@ -601,7 +655,8 @@ impl TokenManager {
         config: &StoreConfig,
     ) -> Result<Option<(TokenResponse, Option<f64>)>, NotShared> {
         let raw = bounded(config.timeout, config.store.read()).await?;
-        Ok(raw.and_then(|v| store::decode(&v, config.sealing.as_deref(), &config.key)))
+        Ok(raw
+            .and_then(|v| store::decode(&v, config.sealing.as_deref(), &config.key, &config.owner)))
     }
 
     /// The stored token, if it is one to use: not the one a Sonetel API refused, and with
@@ -660,10 +715,9 @@ impl TokenManager {
         refresh_refused: &mut bool,
         attempt: u32,
     ) -> Result<(GrantKind, TokenResponse), AuthError> {
-        let skew = self.lock().skew;
         let refreshable = previous
             .filter(|_| !*refresh_refused)
-            .and_then(|p| self.refreshable(Some(p), skew));
+            .and_then(|p| Self::refreshable(Some(p), &self.lock()));
         if let Some(previous) = refreshable {
             let grant = Grant::RefreshToken {
                 refresh_token: Secret::new(previous.refresh_token().unwrap_or_default().into()),
@@ -684,6 +738,7 @@ impl TokenManager {
                         error: error.clone(),
                     });
                     *refresh_refused = true;
+                    self.lock().refused_refresh = previous.refresh_token().map(str::to_owned);
                     if let Some(cooling) = self.cooling_down(&self.lock(), SystemTime::now()) {
                         return Err(cooling);
                     }
@@ -762,7 +817,7 @@ impl TokenManager {
                 let failure = match m.subscribe() {
                     Ok(ticket) => {
                         drop(m);
-                        ticket.wait().await.err()
+                        ticket.settled().await.err()
                     }
                     Err(e) => Some(e),
                 };

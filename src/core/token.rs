@@ -70,6 +70,9 @@ impl TokenResponse {
             // Only on failure: say which way the body is wrong.
             let error = match serde_json::from_str::<Value>(&text) {
                 Err(_) => bad("a body that is not valid JSON"),
+                Ok(Value::Object(o)) if o.get("access_token").is_some_and(Value::is_string) => {
+                    bad("an access_token that an Authorization header cannot carry")
+                }
                 Ok(Value::Object(_)) => bad("JSON that lacks a string access_token"),
                 Ok(_) => bad("JSON that is not an object"),
             };
@@ -84,7 +87,7 @@ impl TokenResponse {
     pub fn from_stored(json: String) -> Result<Self, Invalid> {
         let mut token = Self::from_json(json).map_err(|mut json| {
             json.zeroize();
-            Invalid::new("must be a JSON object with a non-empty string access_token, nested at most 32 deep")
+            Invalid::new("must be a JSON object with a non-empty string access_token (printable ASCII), nested at most 32 deep")
         })?;
         token.expires_in = None;
         token.received_at = None;
@@ -101,7 +104,10 @@ impl TokenResponse {
             Ok(k) => k,
             Err(_) => return Err(json),
         };
-        if known.access_token.is_empty() {
+        // It goes into an Authorization header: printable ASCII, no spaces or controls.
+        if known.access_token.is_empty()
+            || !known.access_token.bytes().all(|b| b.is_ascii_graphic())
+        {
             return Err(json);
         }
         Ok(TokenResponse {
@@ -356,6 +362,17 @@ mod tests {
             err(r#"{"access_token":5}"#),
             AuthError::Response { .. }
         ));
+        for unfit in [
+            r#"{"access_token":"a.b\r\nX: 1"}"#,
+            r#"{"access_token":"a b"}"#,
+            r#"{"access_token":"a\u0000"}"#,
+        ] {
+            let AuthError::Response { reason, .. } = err(unfit) else {
+                panic!("{unfit}")
+            };
+            assert!(reason.contains("header"), "{reason}");
+            assert!(TokenResponse::from_stored(unfit.into()).is_err(), "{unfit}");
+        }
         let body = r#"{"access_token":"secret-x","extra":1}"#;
         let ok = TokenResponse::from_body(200, body.as_bytes().to_vec()).unwrap();
         assert_eq!(ok.json(), body);

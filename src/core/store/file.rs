@@ -55,6 +55,10 @@ fn blocking<T: Send + 'static>(
 }
 
 impl Store for FileStore {
+    fn lock_lapses(&self) -> bool {
+        false
+    }
+
     fn read(&self) -> StoreFuture<'_, Option<Vec<u8>>> {
         let path = self.path.clone();
         blocking(move || match std::fs::read(&path) {

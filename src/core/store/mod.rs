@@ -58,6 +58,11 @@ pub trait Store: Send + Sync {
     fn try_lock(&self, ttl: Duration) -> StoreFuture<'_, Option<Lock>>;
     /// Releases the lock, if it is still ours.
     fn unlock(&self, lock: Lock) -> StoreFuture<'_, ()>;
+    /// Whether a lock lapses after its TTL even while its holder lives (Redis), or only
+    /// goes with its holder (a file's OS lock).
+    fn lock_lapses(&self) -> bool {
+        true
+    }
 }
 
 /// What a `TokenManager` needs to share its token: the store, the key, the sealing key,
@@ -67,6 +72,10 @@ pub struct StoreConfig {
     pub sealing: Option<Zeroizing<[u8; 32]>>,
     /// Authenticated with the sealed value, so a value cannot be moved to another key.
     pub key: String,
+    /// Whose token it is ([`owner`]): written with the token and checked on every read,
+    /// so that managers of two accounts given the same file or key never take each
+    /// other's token.
+    pub owner: String,
     pub timeout: Duration,
 }
 
@@ -108,7 +117,10 @@ impl StoreUrl {
                 let path = url
                     .to_file_path()
                     .map_err(|_| Invalid::new("must be file:///absolute/path"))?;
-                if path.file_name().is_none() {
+                if path.as_os_str().as_encoded_bytes().contains(&0) {
+                    return Err(Invalid::new("has a NUL character in its path"));
+                }
+                if url.path().ends_with('/') || path.file_name().is_none() {
                     return Err(Invalid::new("must name a file, not a directory"));
                 }
                 Ok(StoreUrl::File(path))
@@ -139,6 +151,12 @@ pub fn default_key(token_url: &str, username: &str) -> String {
     let digest = Sha256::digest(format!("{token_url}\0{username}").as_bytes());
     let hex: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
     format!("sonetel-auth:v1:{hex}")
+}
+
+/// Who a stored token belongs to: the token URL and the user name, hashed.
+pub fn owner(token_url: &str, username: &str) -> String {
+    let digest = Sha256::digest(format!("sonetel-auth owner\0{token_url}\0{username}").as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..18])
 }
 
 /// The sealing key for `storeSecret`: 32 bytes as they are, or a passphrase through
@@ -180,10 +198,12 @@ pub fn encode(
     skew: Option<f64>,
     sealing: Option<&[u8; 32]>,
     key: &str,
+    owner: &str,
 ) -> Option<Vec<u8>> {
     let token: Value = serde_json::from_str(token.json()).ok()?;
-    let envelope =
-        Zeroizing::new(serde_json::json!({ "v": 1, "skew": skew, "token": token }).to_string());
+    let envelope = Zeroizing::new(
+        serde_json::json!({ "v": 1, "owner": owner, "skew": skew, "token": token }).to_string(),
+    );
     let Some(sealing) = sealing else {
         return Some(envelope.as_bytes().to_vec());
     };
@@ -206,12 +226,13 @@ pub fn encode(
 }
 
 /// A stored token and the writer's skew, or None for anything else: an empty key, a value
-/// of another program, one sealed with another secret, one not sealed when we seal (an
-/// attacker's plain value must not be taken for ours).
+/// of another program or another account, one sealed with another secret, one not sealed
+/// when we seal (an attacker's plain value must not be taken for ours).
 pub fn decode(
     value: &[u8],
     sealing: Option<&[u8; 32]>,
     key: &str,
+    owner: &str,
 ) -> Option<(TokenResponse, Option<f64>)> {
     let envelope = match sealing {
         None => Zeroizing::new(String::from_utf8(value.to_vec()).ok()?),
@@ -240,7 +261,7 @@ pub fn decode(
         }
     };
     let mut parsed: Value = serde_json::from_str(&envelope).ok()?;
-    if parsed.get("v")?.as_u64()? != 1 {
+    if parsed.get("v")?.as_u64()? != 1 || parsed.get("owner")?.as_str()? != owner {
         return None;
     }
     let skew = parsed.get("skew").and_then(Value::as_f64);
@@ -262,31 +283,35 @@ mod tests {
 
     #[test]
     fn plain_and_sealed_values_round_trip() {
-        let plain = encode(&token(), Some(-7200.0), None, "k").unwrap();
-        let (back, skew) = decode(&plain, None, "k").unwrap();
+        let plain = encode(&token(), Some(-7200.0), None, "k", "me").unwrap();
+        let (back, skew) = decode(&plain, None, "k", "me").unwrap();
         assert_eq!(back.access_token(), "a.b.c");
         assert_eq!(back.refresh_token(), Some("r.s.t"));
         assert_eq!(skew, Some(-7200.0));
 
         let secret = [7u8; 32];
-        let sealed = encode(&token(), None, Some(&secret), "k").unwrap();
+        let sealed = encode(&token(), None, Some(&secret), "k", "me").unwrap();
         let text = String::from_utf8(sealed.clone()).unwrap();
         assert!(!text.contains("a.b.c") && !text.contains("r.s.t"));
-        assert!(decode(&sealed, Some(&secret), "k").is_some());
+        assert!(decode(&sealed, Some(&secret), "k", "me").is_some());
         assert!(
-            decode(&sealed, Some(&[8u8; 32]), "k").is_none(),
+            decode(&sealed, Some(&[8u8; 32]), "k", "me").is_none(),
             "another secret"
         );
         assert!(
-            decode(&sealed, Some(&secret), "other").is_none(),
+            decode(&sealed, Some(&secret), "other", "me").is_none(),
             "another key"
         );
         assert!(
-            decode(&plain, Some(&secret), "k").is_none(),
+            decode(&plain, Some(&secret), "k", "me").is_none(),
             "plain where we seal"
         );
-        assert!(decode(b"garbage", None, "k").is_none());
-        assert!(decode(br#"{"v":2,"token":{}}"#, None, "k").is_none());
+        assert!(
+            decode(&plain, None, "k", "someone else").is_none(),
+            "another account"
+        );
+        assert!(decode(b"garbage", None, "k", "me").is_none());
+        assert!(decode(br#"{"v":2,"token":{}}"#, None, "k", "me").is_none());
     }
 
     #[test]
@@ -307,6 +332,8 @@ mod tests {
             "memcached://x",
             "file://host/x",
             "file:///",
+            "file:///tmp/",
+            "file:///tmp/a%00b",
             "redis://",
             "not a url",
             "https://x",
