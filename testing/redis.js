@@ -30,13 +30,14 @@ function reapOrphans() {
   for (const name of fs.readdirSync(os.tmpdir())) {
     if (!name.startsWith('sonetel-auth-redis-')) continue
     const dir = path.join(os.tmpdir(), name)
+    let owner
+    try { owner = Number(fs.readFileSync(path.join(dir, 'owner'), 'utf8')) } catch { continue }
+    if (alive(owner)) continue
     try {
-      const owner = Number(fs.readFileSync(path.join(dir, 'owner'), 'utf8'))
-      if (alive(owner)) continue
       const pid = Number(fs.readFileSync(path.join(dir, 'redis.pid'), 'utf8'))
       if (fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('redis-server')) process.kill(pid, 'SIGKILL')
     } catch {}
-    try { if (!alive(Number(fs.readFileSync(path.join(dir, 'owner'), 'utf8')))) fs.rmSync(dir, { recursive: true, force: true }) } catch {}
+    fs.rmSync(dir, { recursive: true, force: true })
   }
 }
 

@@ -50,6 +50,20 @@ export async function rejection(promise, code, props = {}) {
   return { err, ms }
 }
 
+/**
+ * What `promise` resolves with, or `'still waiting'` after `ms`: for a call that must not
+ * hang, with a bound far beyond what it needs (no timer is left behind).
+ */
+export async function within(promise, ms) {
+  let timer
+  const late = new Promise((resolve) => { timer = setTimeout(resolve, ms, 'still waiting') })
+  try {
+    return await Promise.race([promise, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 /** The call must not throw synchronously; returns its promise. */
 export function call(fn, ...args) {
   let result

@@ -551,6 +551,7 @@ fn store_config(
         return Ok(None);
     };
     let url = StoreUrl::parse(&url).map_err(invalid("options.store"))?;
+    let owner = store::default_key(request.token_url.as_str(), username.expose());
     let key = match o.text("storeKey")? {
         Some(key) if !key.is_empty() && key.len() <= 512 => key,
         Some(_) => {
@@ -558,7 +559,7 @@ fn store_config(
                 "options.storeKey must be 1 to 512 bytes".into(),
             ))
         }
-        None => store::default_key(request.token_url.as_str(), username.expose()),
+        None => owner.clone(),
     };
     let sealing = match o.field("storeSecret") {
         None => None,
@@ -593,7 +594,7 @@ fn store_config(
         store,
         sealing,
         key,
-        owner: store::owner(request.token_url.as_str(), username.expose()),
+        owner,
         timeout,
     }))
 }

@@ -172,8 +172,7 @@ pub fn is_ours(env: &Env, value: &Unknown) -> bool {
         let number = |name: &str| own(name).as_ref().and_then(js::number).is_some();
         // Optional: absent, undefined, or of its type.
         let maybe = |name: &str, ty: ValueType| {
-            own(name)
-                .is_none_or(|v| matches!(js::kind(&v), ValueType::Undefined) || js::kind(&v) == ty)
+            own(name).is_none_or(|v| [ValueType::Undefined, ty].contains(&js::kind(&v)))
         };
         let maybe_text = |name: &str| maybe(name, ValueType::String);
         let maybe_number = |name: &str| maybe(name, ValueType::Number);

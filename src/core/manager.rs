@@ -320,8 +320,8 @@ impl TokenManager {
     pub fn subscribe(&self) -> Result<Ticket, AuthError> {
         let mut state = self.lock();
         let now = SystemTime::now();
-        let mut stale_ok = None;
-        let mut stale_until = now;
+        // A token still valid but inside its margin, and when it expires.
+        let mut stale: Option<(Arc<TokenResponse>, SystemTime)> = None;
         if let Some(token) = state.current.clone().filter(|_| state.access_usable) {
             let life = Self::life(&token, state.skew);
             match life.expires {
@@ -338,32 +338,26 @@ impl TokenManager {
                     {
                         return Ok(Ticket::Ready(token));
                     }
-                    stale_ok = Some(token);
-                    stale_until = expires;
+                    stale = Some((token, expires));
                 }
                 Some(_) => {}
             }
         }
-        let ticket =
-            |rx: watch::Receiver<Option<Outcome>>, stale: Option<Arc<TokenResponse>>| match stale {
-                Some(stale) => Ticket::Refreshing {
-                    rx,
-                    stale,
-                    expires: stale_until,
-                },
-                None => Ticket::Waiting(rx),
-            };
+        let ticket = |rx: watch::Receiver<Option<Outcome>>| match stale.clone() {
+            Some((stale, expires)) => Ticket::Refreshing { rx, stale, expires },
+            None => Ticket::Waiting(rx),
+        };
         if let Some(rx) = &state.inflight {
-            return Ok(ticket(rx.clone(), stale_ok));
+            return Ok(ticket(rx.clone()));
         }
         if let Some(error) = self.cooling_down(&state, now) {
-            return match stale_ok {
-                Some(token) => Ok(Ticket::Ready(token)),
+            return match stale {
+                Some((token, _)) => Ok(Ticket::Ready(token)),
                 None => Err(error),
             };
         }
-        let rx = self.start_fetch(&mut state, stale_ok.clone())?;
-        Ok(ticket(rx, stale_ok))
+        let rx = self.start_fetch(&mut state, stale.as_ref().map(|(t, _)| t.clone()))?;
+        Ok(ticket(rx))
     }
 
     /// The cool-down error, when a new token would need the password and it was refused

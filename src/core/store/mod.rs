@@ -72,9 +72,9 @@ pub struct StoreConfig {
     pub sealing: Option<Zeroizing<[u8; 32]>>,
     /// Authenticated with the sealed value, so a value cannot be moved to another key.
     pub key: String,
-    /// Whose token it is ([`owner`]): written with the token and checked on every read,
-    /// so that managers of two accounts given the same file or key never take each
-    /// other's token.
+    /// Whose token it is (the [`default_key`] of its token URL and user name, whatever
+    /// `key` is): written with the token and checked on every read, so that managers of
+    /// two accounts given the same file or key never take each other's token.
     pub owner: String,
     pub timeout: Duration,
 }
@@ -146,17 +146,12 @@ impl StoreUrl {
     }
 }
 
-/// The default key: the token URL and a hash of the user name, never the name itself.
+/// The default key, and the owner written with every value: the token URL and the user
+/// name hashed together, never the name itself.
 pub fn default_key(token_url: &str, username: &str) -> String {
     let digest = Sha256::digest(format!("{token_url}\0{username}").as_bytes());
     let hex: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
     format!("sonetel-auth:v1:{hex}")
-}
-
-/// Who a stored token belongs to: the token URL and the user name, hashed.
-pub fn owner(token_url: &str, username: &str) -> String {
-    let digest = Sha256::digest(format!("sonetel-auth owner\0{token_url}\0{username}").as_bytes());
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..18])
 }
 
 /// The sealing key for `storeSecret`: 32 bytes as they are, or a passphrase through
