@@ -29,9 +29,9 @@ function examples() {
 
 // What the examples take as given, as an app would have it.
 const prelude = `import {
-  createAccessToken, refreshAccessToken, decodeAccessToken, isSonetelAuthError, TokenManager,
+  createAccessToken, refreshAccessToken, decodeAccessToken, isSonetelAuthError, TokenManager, SonetelAuthError,
   type AccessToken, type TokenClaims, type TokenManagerEvent, type TokenManagerOptions,
-  type TokenRequestOptions, type ApiOptions, type ManagedToken, type SonetelAuthError,
+  type TokenRequestOptions, type ApiOptions, type ManagedToken,
 } from 'sonetel-auth'
 declare const username: string
 declare const password: string
@@ -42,7 +42,7 @@ declare function save(token: AccessToken): Promise<void>
 declare const redis: { set(key: string, value: string): Promise<unknown> }
 declare const metrics: { increment(name: string): void }
 declare const process: { env: Record<string, string | undefined> }
-export type Used = [typeof createAccessToken, typeof refreshAccessToken, typeof decodeAccessToken, typeof isSonetelAuthError,
+export type Used = [typeof SonetelAuthError, typeof createAccessToken, typeof refreshAccessToken, typeof decodeAccessToken, typeof isSonetelAuthError,
   AccessToken, TokenClaims, TokenManagerEvent, TokenManagerOptions, TokenRequestOptions, ApiOptions, ManagedToken, SonetelAuthError,
   typeof username, typeof password, typeof url, typeof manager, typeof token, typeof save, typeof redis, typeof metrics, typeof process]
 `
@@ -86,8 +86,7 @@ test('every exported declaration has JSDoc with an example', () => {
   const missing = []
   const re = /(\/\*\*(?:(?!\*\/)[\s\S])*\*\/\s*)?export (?:declare )?(?:class|function|interface|const) (\w+)/g
   for (const [, doc, name] of dts.matchAll(re)) {
-    // __napiBindingTarget is written by the napi-rs loader generator, not by us.
-    if (name !== '__napiBindingTarget' && !doc?.includes('@example')) missing.push(name)
+    if (!doc?.includes('@example')) missing.push(name)
   }
   assert.deepEqual(missing, [])
   assert.ok(examples().length >= 25, `${examples().length} examples found`)
@@ -97,6 +96,52 @@ test('no test-only export and no Node-only type in the public types', () => {
   const declarations = dts.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/.*$/gm, '')
   assert.doesNotMatch(declarations, /__panicForTesting/)
   assert.doesNotMatch(declarations, /\bBuffer\b/)
+})
+
+test('the JavaScript face implements index.d.ts: every declared export, with compatible types, and no other (tsc --checkJs)', () => {
+  fs.writeFileSync(path.join(work, 'face.ts'), `import type * as Declared from 'sonetel-auth'
+import * as face from ${JSON.stringify(path.join(root, 'src', 'face', 'index.js'))}
+export const matches: typeof Declared = face
+type Extra = Exclude<keyof typeof face, keyof typeof Declared>
+export const noExtra: [Extra] extends [never] ? true : false = true
+`)
+  const config = path.join(work, 'tsconfig.face.json')
+  fs.writeFileSync(config, JSON.stringify({
+    compilerOptions: {
+      strict: true, noImplicitAny: false, useUnknownInCatchVariables: false, allowJs: true, checkJs: true, noEmit: true,
+      target: 'ES2022', lib: ['es2024'], ...resolutions.nodenext, types: ['node'], typeRoots: [path.join(root, 'node_modules', '@types')],
+    },
+    files: ['face.ts'],
+  }))
+  try {
+    execFileSync(process.execPath, [tsc, '-p', config], { stdio: 'pipe', cwd: work })
+  } catch (e) {
+    assert.fail(`tsc failed:\n${e.stdout}${e.stderr}`)
+  }
+})
+
+test('await using compiles with a TokenManager (TypeScript 5.2+, lib esnext.disposable), with and without @types/node', () => {
+  fs.writeFileSync(path.join(work, 'dispose.ts'), `import { TokenManager } from 'sonetel-auth'
+export async function once(username: string, password: string): Promise<string> {
+  await using manager = new TokenManager({ username, password })
+  return manager.getAccessToken()
+}
+`)
+  for (const withNode of [true, false]) {
+    const typesDir = path.join(work, 'node_modules', '@types', 'node')
+    fs.rmSync(typesDir, { force: true, recursive: true })
+    if (withNode) fs.symlinkSync(path.join(root, 'node_modules', '@types', 'node'), typesDir, 'dir')
+    const config = path.join(work, `tsconfig.dispose-${withNode}.json`)
+    fs.writeFileSync(config, JSON.stringify({
+      compilerOptions: { ...strictness, ...resolutions.nodenext, target: 'ES2022', lib: ['es2022', 'esnext.disposable', 'dom'], noEmit: true, types: withNode ? ['node'] : [] },
+      files: ['dispose.ts'],
+    }))
+    try {
+      execFileSync(process.execPath, [tsc, '-p', config], { stdio: 'pipe', cwd: work })
+    } catch (e) {
+      assert.fail(`tsc failed:\n${e.stdout}${e.stderr}`)
+    }
+  }
 })
 
 for (const [name, options] of Object.entries(resolutions)) {

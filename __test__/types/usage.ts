@@ -6,6 +6,7 @@ import {
   decodeAccessToken,
   TokenManager,
   isSonetelAuthError,
+  SonetelAuthError,
   type AccessToken,
   type TokenClaims,
   type TokenRequestOptions,
@@ -70,6 +71,16 @@ async function main(): Promise<void> {
     // @ts-expect-error a timeout has no status
     else if (err.code === 'ERR_SONETEL_TIMEOUT') console.log(err.status)
   }
+
+  // instanceof narrows to the package's own failures, then by code.
+  if (err instanceof SonetelAuthError) {
+    if (err.code === 'ERR_SONETEL_NETWORK') { const c: string = err.cause.code; console.log(c, err.cause.syscall, err.cause.hostname, err.cause.port) }
+    else if (err.code === 'ERR_SONETEL_CLOSED') console.log(err.name)
+    // @ts-expect-error an argument error is a TypeError, never a SonetelAuthError
+    else if (err.code === 'ERR_INVALID_ARG_TYPE') console.log(err)
+  }
+  const closing: Promise<void> = manager.close()
+  await closing
 
   // @ts-expect-error the user name must be a string
   await createAccessToken(42, 'secret')

@@ -14,7 +14,7 @@ use reqwest::{redirect, Url};
 use rustls::pki_types::CertificateDer;
 use tokio::sync::Semaphore;
 
-use super::error::{AuthError, Invalid};
+use super::error::{AuthError, Invalid, NetKind, NetworkError};
 use super::secret::WipedBytes;
 use super::tls;
 
@@ -343,7 +343,14 @@ async fn exchange(
     cap: usize,
     keep_headers: bool,
 ) -> Result<RawResponse, AuthError> {
-    let network = |e: reqwest::Error| AuthError::Network(describe(&e, url));
+    let network = |e: reqwest::Error| {
+        AuthError::Network(NetworkError {
+            message: describe(&e, url),
+            kind: classify(&e),
+            host: url.host_str().map(str::to_owned),
+            port: url.port_or_known_default(),
+        })
+    };
     let limiter = limiter_for(url);
     let exchange = async {
         let _permit = limiter
@@ -433,6 +440,72 @@ fn describe(e: &reqwest::Error, url: &Url) -> String {
         source = s.source();
     }
     parts.join(": ")
+}
+
+/// What kind of network failure `e` is, from the first cause in its chain that tells.
+fn classify(e: &reqwest::Error) -> NetKind {
+    let mut dns = false;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = e.source();
+    while let Some(s) = source {
+        if let Some(tls) = s.downcast_ref::<rustls::Error>() {
+            return tls_kind(tls);
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                return tls_kind(tls);
+            }
+            if dns {
+                // getaddrinfo's words: EAI_AGAIN says "Temporary failure".
+                let text = io.to_string();
+                return if text.contains("Temporary failure") || text.contains("try again") {
+                    NetKind::DnsTemporary
+                } else {
+                    NetKind::HostNotFound
+                };
+            }
+            if let Some(kind) = errno_kind(io) {
+                return kind;
+            }
+        }
+        // hyper-util names a failed look-up "dns error"; its cause says how.
+        dns |= s.to_string() == "dns error";
+        source = s.source();
+    }
+    if dns {
+        NetKind::HostNotFound
+    } else {
+        NetKind::Other
+    }
+}
+
+fn errno_kind(io: &std::io::Error) -> Option<NetKind> {
+    use std::io::ErrorKind as K;
+    Some(match io.kind() {
+        K::ConnectionRefused => NetKind::ConnectionRefused,
+        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
+            NetKind::ConnectionReset
+        }
+        K::TimedOut => NetKind::TimedOut,
+        K::HostUnreachable => NetKind::HostUnreachable,
+        K::NetworkUnreachable => NetKind::NetworkUnreachable,
+        _ => return None,
+    })
+}
+
+fn tls_kind(e: &rustls::Error) -> NetKind {
+    use rustls::CertificateError as C;
+    match e {
+        rustls::Error::InvalidCertificate(c) => match c {
+            C::Expired | C::ExpiredContext { .. } => NetKind::CertExpired,
+            C::NotValidYet | C::NotValidYetContext { .. } => NetKind::CertNotYetValid,
+            C::UnknownIssuer => NetKind::CertUnknownIssuer,
+            C::NotValidForName | C::NotValidForNameContext { .. } => NetKind::CertWrongName,
+            C::BadSignature => NetKind::CertBadSignature,
+            C::Revoked => NetKind::CertRevoked,
+            _ => NetKind::Tls,
+        },
+        _ => NetKind::Tls,
+    }
 }
 
 #[cfg(test)]

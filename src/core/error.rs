@@ -61,13 +61,60 @@ pub enum AuthError {
     /// The deadline passed.
     Timeout { timeout: Duration },
     /// DNS, connect, TLS, reset.
-    Network(String),
+    Network(NetworkError),
     /// The caller's signal fired.
     Aborted,
     /// The request set-up (CA bundle, proxy) was accepted but could not be used.
     Config(String),
     /// A bug in this library (a caught panic).
     Internal(String),
+    /// The token manager was closed.
+    Closed,
+}
+
+/// What kind of network failure it was, as far as the error chain tells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetKind {
+    ConnectionRefused,
+    HostNotFound,
+    /// The resolver failed for now (no answer, server failure).
+    DnsTemporary,
+    ConnectionReset,
+    TimedOut,
+    HostUnreachable,
+    NetworkUnreachable,
+    CertExpired,
+    CertNotYetValid,
+    /// Signed by no root we trust.
+    CertUnknownIssuer,
+    /// Not issued for the host name asked for.
+    CertWrongName,
+    CertBadSignature,
+    CertRevoked,
+    /// Any other TLS failure.
+    Tls,
+    Other,
+}
+
+/// A network failure: its message (host and error chain), its kind, and where it was
+/// going. `dns` tells a failed look-up from a failed connection.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetworkError {
+    pub message: String,
+    pub kind: NetKind,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+}
+
+impl NetworkError {
+    pub fn new(message: impl Into<String>) -> Self {
+        NetworkError {
+            message: message.into(),
+            kind: NetKind::Other,
+            host: None,
+            port: None,
+        }
+    }
 }
 
 impl AuthError {
@@ -135,7 +182,8 @@ impl AuthError {
             AuthError::Api {
                 detail: Some(d), ..
             } => scrub(d),
-            AuthError::Network(m) | AuthError::Response { reason: m, .. } => scrub(m),
+            AuthError::Network(NetworkError { message: m, .. })
+            | AuthError::Response { reason: m, .. } => scrub(m),
             _ => {}
         }
         self
@@ -188,10 +236,11 @@ impl fmt::Display for AuthError {
             AuthError::Timeout { timeout } => {
                 write!(f, "no complete answer within {} ms", timeout.as_millis())
             }
-            AuthError::Network(m) => write!(f, "network error: {m}"),
+            AuthError::Network(e) => write!(f, "network error: {}", e.message),
             AuthError::Aborted => f.write_str("The operation was aborted"),
             AuthError::Config(m) => f.write_str(m),
             AuthError::Internal(m) => write!(f, "internal error in sonetel-auth: {m}"),
+            AuthError::Closed => f.write_str("the token manager is closed"),
         }
     }
 }

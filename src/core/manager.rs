@@ -51,6 +51,8 @@ pub enum ManagerEvent {
         grant: GrantKind,
         token: Arc<TokenResponse>,
         expires_at: Option<SystemTime>,
+        /// How long it is handed out without a new fetch (see `fresh_for`).
+        fresh: Option<Duration>,
     },
     /// Attempt `attempt` failed for a transient reason; the next one follows `delay`.
     Retry {
@@ -67,7 +69,13 @@ pub enum ManagerEvent {
     /// A refresh ahead of expiry failed; callers got the still-valid token.
     StaleServed { error: AuthError },
     /// A token another process fetched was taken from the store.
-    Shared { expires_at: Option<SystemTime> },
+    Shared {
+        token: Arc<TokenResponse>,
+        expires_at: Option<SystemTime>,
+        fresh: Option<Duration>,
+    },
+    /// The token `id` is no longer handed out (`invalidate`, or a 401 from the API).
+    Invalidated { id: u64 },
     /// The store failed; this process fetches on its own until it works again.
     StoreUnavailable { error: StoreError },
     /// The store works again; the token is shared again.
@@ -188,6 +196,8 @@ impl Ticket {
 
 pub struct TokenManager {
     config: ManagerConfig,
+    /// Taken out by [`TokenManager::close`], so its connections go with the last fetch.
+    store: Mutex<Option<Arc<StoreConfig>>>,
     state: Mutex<State>,
     listener: Option<Listener>,
     /// Fired by [`TokenManager::close`]: a fetch for a manager nobody holds stops.
@@ -205,12 +215,14 @@ impl std::fmt::Debug for TokenManager {
 
 impl TokenManager {
     pub fn new(
-        config: ManagerConfig,
+        mut config: ManagerConfig,
         restored: Option<TokenResponse>,
         listener: Option<Listener>,
     ) -> Arc<Self> {
+        let store = Mutex::new(config.store.take().map(Arc::new));
         let manager = Arc::new_cyclic(|me| TokenManager {
             config,
+            store,
             state: Mutex::new(State {
                 access_usable: restored.is_some(),
                 current: restored.map(Arc::new),
@@ -225,9 +237,48 @@ impl TokenManager {
         manager
     }
 
-    /// Stops the fetch in flight, if any, for good: called when nobody holds the manager.
-    pub fn close(&self) {
+    /// Stops for good: the fetch in flight and the refresh timer end, the store is let go,
+    /// and later calls fail with [`AuthError::Closed`]. The future resolves once the fetch
+    /// in flight, if any, has ended (and with it the last use of the store).
+    pub fn close(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         self.closed.cancel();
+        let store = self.store.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let inflight = self.lock().inflight.clone();
+        async move {
+            if let Some(rx) = inflight {
+                let _ = Ticket::outcome(rx).await;
+            }
+            drop(store);
+        }
+    }
+
+    /// Whether [`TokenManager::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.closed.is_cancelled()
+    }
+
+    /// How long `token`, if it is the current one, is handed out without a new fetch:
+    /// until its refresh margin starts (and at least a second before it expires). None:
+    /// as long as nothing invalidates it (a token received here that says no expiry).
+    pub fn fresh_for(&self, token: &TokenResponse) -> Option<Duration> {
+        let skew = self.lock().skew;
+        self.fresh_with(token, skew)
+    }
+
+    fn fresh_with(&self, token: &TokenResponse, skew: Option<f64>) -> Option<Duration> {
+        let life = Self::life(token, skew);
+        let Some(expires) = life.expires else {
+            return if token.received_at().is_some() {
+                None
+            } else {
+                Some(Duration::ZERO)
+            };
+        };
+        let now = SystemTime::now();
+        let until = expires
+            .checked_sub(self.margin(&life).max(Duration::from_secs(1)))
+            .unwrap_or(now);
+        Some(until.duration_since(now).unwrap_or(Duration::ZERO))
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -311,6 +362,11 @@ impl TokenManager {
         }
         state.rejected = current.map(str::to_owned);
         state.access_usable = false;
+        let id = state.current.as_ref().map(|t| t.id());
+        drop(state);
+        if let Some(id) = id {
+            self.emit(ManagerEvent::Invalidated { id });
+        }
         true
     }
 
@@ -318,6 +374,9 @@ impl TokenManager {
     /// if none is). Joining happens here, synchronously, so every call made while a fetch
     /// is in flight shares it.
     pub fn subscribe(&self) -> Result<Ticket, AuthError> {
+        if self.is_closed() {
+            return Err(AuthError::Closed);
+        }
         let mut state = self.lock();
         let now = SystemTime::now();
         // A token still valid but inside its margin, and when it expires.
@@ -441,6 +500,7 @@ impl TokenManager {
                             grant,
                             token: token.clone(),
                             expires_at,
+                            fresh: self.fresh_with(&token, state.skew),
                         };
                         (token, event)
                     }
@@ -448,7 +508,12 @@ impl TokenManager {
                         let token = Arc::new(token);
                         state.skew = state.skew.or(writer_skew);
                         let expires_at = Self::life(&token, state.skew).expires;
-                        (token, ManagerEvent::Shared { expires_at })
+                        let event = ManagerEvent::Shared {
+                            token: token.clone(),
+                            expires_at,
+                            fresh: self.fresh_with(&token, state.skew),
+                        };
+                        (token, event)
                     }
                 };
                 state.current = Some(token.clone());
@@ -493,7 +558,8 @@ impl TokenManager {
         previous: Option<Arc<TokenResponse>>,
         one_try: bool,
     ) -> Result<Obtained, AuthError> {
-        if let Some(config) = &self.config.store {
+        let store = self.store.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(config) = store.as_deref() {
             match self.via_store(config, previous.clone(), one_try).await {
                 Ok((obtained, None)) => {
                     self.store_worked();
@@ -952,7 +1018,7 @@ mod tests {
     #[test]
     fn backoff_grows_and_honours_retry_after() {
         let m = manager(3);
-        let net = AuthError::Network("x".into());
+        let net = AuthError::Network(super::super::error::NetworkError::new("x"));
         let d0 = m.backoff(0, &net).unwrap();
         let d3 = m.backoff(3, &net).unwrap();
         assert!(d0 >= Duration::from_millis(50) && d0 <= Duration::from_millis(100));

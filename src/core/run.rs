@@ -22,6 +22,10 @@ impl CancelToken {
         self.0 .1.notify_waiters();
     }
 
+    pub fn is_cancelled(&self) -> bool {
+        self.0 .0.load(Ordering::SeqCst)
+    }
+
     pub async fn cancelled(&self) {
         let notified = self.0 .1.notified();
         tokio::pin!(notified);

@@ -1,6 +1,7 @@
 //! The token response (every field the server sent, kept) and JWT payload decoding.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -33,6 +34,8 @@ pub struct TokenResponse {
     received_at: Option<SystemTime>,
     /// Worked out on first use: most callers never ask, and it costs a JWT decode.
     times: OnceLock<Times>,
+    /// Unique in the process and growing: a later token has a larger id.
+    id: u64,
 }
 
 /// What a token says about time. `exp` and `iat` are JWT claims, in seconds since the
@@ -120,7 +123,16 @@ impl TokenResponse {
             expires_in: known.expires_in.as_ref().and_then(Value::as_f64),
             received_at: Some(SystemTime::now()),
             times: OnceLock::new(),
+            id: {
+                static NEXT: AtomicU64 = AtomicU64::new(1);
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            },
         })
+    }
+
+    /// Which token this is: unique in the process, larger for a later one.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     pub fn access_token(&self) -> &str {

@@ -1,0 +1,365 @@
+//! The native side of `TokenManager`: the core's manager, its events posted to the face,
+//! token descriptors (what the face caches so that a cached call never crosses into
+//! Rust), and the send primitive under `manager.fetch` and `manager.api`.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use napi::bindgen_prelude::{Buffer, Either};
+use napi::Env;
+use napi_derive::napi;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, StatusCode, Url};
+use serde_json::json;
+
+use super::channel::{Channel, Instance, Mailbox, Posted};
+use super::config::{credential, ManagerJson, MAX_CREDENTIAL_LEN};
+use super::outcome::{code, error_text, invalid_text, json_outcome, value_text};
+use crate::core::api::{self, ApiRequest};
+use crate::core::error::AuthError;
+use crate::core::manager::{Listener, ManagerEvent, Ticket, TokenManager};
+use crate::core::token::{to_epoch_secs, TokenResponse};
+
+/// Largest stored token (JSON text) the constructor reads.
+const MAX_STORED_TOKEN: usize = 1024 * 1024;
+/// Largest request body sent to the API; Sonetel's requests are small JSON.
+const MAX_REQUEST_BODY: usize = 16 * 1024 * 1024;
+/// Headers that belong to the connection, not the caller (fetch forbids them too): a
+/// Host of the caller's could route the token to another site on the API's server.
+const CONNECTION_HEADERS: &[&str] = &[
+    "host",
+    "connection",
+    "content-length",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Whole milliseconds since the epoch.
+fn epoch_ms(t: SystemTime) -> u64 {
+    (to_epoch_secs(t) * 1000.0).round() as u64
+}
+
+/// What the face caches of a token: its id, the access token, how many ms it is handed
+/// out without asking (`f`, null: until invalidated), when it expires (`x`, ms since
+/// 1970) and, when asked, every field the server sent (`j`).
+fn descriptor(
+    token: &TokenResponse,
+    fresh: Option<Duration>,
+    expires: Option<SystemTime>,
+    whole: bool,
+) -> String {
+    let number = |n: Option<u64>| n.map_or_else(|| "null".to_owned(), |n| n.to_string());
+    let access = serde_json::to_string(token.access_token()).unwrap_or_default();
+    let mut text = format!(
+        r#"{{"id":{},"a":{access},"f":{},"x":{}"#,
+        token.id(),
+        number(fresh.map(|d| d.as_millis() as u64)),
+        number(expires.map(epoch_ms)),
+    );
+    if whole {
+        text.push_str(r#","j":"#);
+        text.push_str(token.json());
+    }
+    text.push('}');
+    text
+}
+
+fn describe(core: &TokenManager, token: &TokenResponse, whole: bool) -> String {
+    let expires = core.life_of(token).expires;
+    descriptor(token, core.fresh_for(token), expires, whole)
+}
+
+/// The event as the face receives it: what `onEvent` sees, and for a new token its
+/// descriptor (`d`). None for an event nobody listens to.
+fn event_text(event: &ManagerEvent, everything: bool) -> Option<String> {
+    let grant_event = |grant: &str, token, expires_at: &Option<SystemTime>, fresh| {
+        let d = descriptor(token, fresh, *expires_at, true);
+        format!(
+            r#"{{"type":"{grant}","expiresAt":{},"d":{d}}}"#,
+            expires_at.map_or_else(|| "null".into(), |t| epoch_ms(t).to_string())
+        )
+    };
+    let value = match event {
+        ManagerEvent::Token {
+            grant,
+            token,
+            expires_at,
+            fresh,
+        } => {
+            let text = grant_event("token", token, expires_at, *fresh);
+            return Some(text.replacen(
+                r#""type":"token","#,
+                &format!(r#""type":"token","grant":"{}","#, grant.as_str()),
+                1,
+            ));
+        }
+        ManagerEvent::Shared {
+            token,
+            expires_at,
+            fresh,
+        } => return Some(grant_event("shared", token, expires_at, *fresh)),
+        ManagerEvent::Invalidated { id } => json!({ "type": "invalidated", "id": id }),
+        _ if !everything => return None,
+        ManagerEvent::Request { grant, attempt } => {
+            json!({ "type": "request", "grant": grant.as_str(), "attempt": attempt })
+        }
+        ManagerEvent::Retry {
+            attempt,
+            delay,
+            error,
+        } => {
+            let mut v = json!({
+                "type": "retry", "attempt": attempt, "delayMs": delay.as_millis() as u64, "code": code(error),
+            });
+            if let Some(status) = error.status() {
+                v["status"] = json!(status);
+            }
+            v
+        }
+        ManagerEvent::Fallback { error } => {
+            json!({ "type": "fallback", "from": "refresh_token", "to": "password", "code": code(error) })
+        }
+        ManagerEvent::Refused { grant, error } => {
+            let oauth = match error {
+                AuthError::Auth { error, .. } => Some(error.as_str()),
+                _ => None,
+            };
+            json!({ "type": "refused", "grant": grant.as_str(), "status": error.status(), "error": oauth })
+        }
+        ManagerEvent::Cooldown { until } => {
+            json!({ "type": "cooldown", "untilMs": epoch_ms(*until) })
+        }
+        ManagerEvent::StoreUnavailable { error } => {
+            json!({ "type": "store-unavailable", "message": error.0 })
+        }
+        ManagerEvent::StoreAvailable => json!({ "type": "store-available" }),
+        ManagerEvent::StaleServed { error } => {
+            json!({ "type": "stale-served", "code": code(error) })
+        }
+    };
+    Some(value.to_string())
+}
+
+/// Posts the manager's events to its face, under the face's id for it.
+fn listener(mailbox: Arc<Mailbox>, id: u32, everything: bool) -> Listener {
+    Arc::new(move |event: ManagerEvent| {
+        if let Some(text) = event_text(&event, everything) {
+            mailbox.post(Posted {
+                id,
+                text,
+                body: None,
+            });
+        }
+    })
+}
+
+/// The core's token manager, for the face's `TokenManager`.
+#[napi]
+pub struct NativeManager {
+    core: Arc<TokenManager>,
+    channel: Channel,
+    api_url: Url,
+}
+
+#[napi]
+impl NativeManager {
+    /// Throws an error whose message is an error text (`e{…}`) for options the core
+    /// refuses; `listener` is the id the face gave this manager's events.
+    #[napi(constructor, catch_unwind)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        env: &Env,
+        channel: &Channel,
+        listener_id: u32,
+        config: String,
+        username: String,
+        password: Either<String, Buffer>,
+        store_secret: Option<Either<String, Buffer>>,
+        token: Option<String>,
+    ) -> napi::Result<Self> {
+        let built = (|| {
+            let username =
+                credential(Either::A(username), "options.username", MAX_CREDENTIAL_LEN)?;
+            let password = credential(password, "options.password", MAX_CREDENTIAL_LEN)?;
+            let restored = match token {
+                Some(json) if json.len() > MAX_STORED_TOKEN => {
+                    return Err(invalid_text(
+                        "options.token",
+                        &crate::core::error::Invalid::new("is larger than 1 MiB as JSON"),
+                    ))
+                }
+                Some(json) => Some(
+                    TokenResponse::from_stored(json)
+                        .map_err(|r| invalid_text("options.token", &r))?,
+                ),
+                None => None,
+            };
+            let parts = ManagerJson::from_json(&config)?.build(username, password, store_secret)?;
+            Ok((parts, restored))
+        })();
+        let (parts, restored) = built.map_err(napi::Error::from_reason)?;
+        let mailbox = Arc::clone(&channel.mailbox);
+        let events = listener(Arc::clone(&mailbox), listener_id, parts.events);
+        let core = TokenManager::new(parts.config, restored, Some(events));
+        Instance::get(env)?.adopt(&core);
+        Ok(NativeManager {
+            core,
+            channel: Channel { mailbox },
+            api_url: parts.api_url,
+        })
+    }
+
+    /// A token for call `id`: its descriptor now (`v{…}`) when the cached one will do,
+    /// an error text now, or undefined and the outcome posted later. `known` is the id of
+    /// the token the face has; `whole` asks for every field.
+    #[napi(catch_unwind)]
+    pub fn token(&self, id: u32, known: f64, whole: bool) -> Option<String> {
+        match self.core.subscribe() {
+            Err(e) => Some(error_text(&e)),
+            Ok(Ticket::Ready(token)) => {
+                let whole = whole || token.id() as f64 != known;
+                Some(value_text(&describe(&self.core, &token, whole)))
+            }
+            Ok(ticket) => {
+                let core = Arc::clone(&self.core);
+                self.channel.spawn(id, ticket.wait(), move |outcome| match outcome {
+                    Ok(token) => (value_text(&describe(&core, &token, whole)), None),
+                    Err(e) => (error_text(&e), None),
+                });
+                None
+            }
+        }
+    }
+
+    /// The descriptor of the current token, if there is one to use, without fetching.
+    #[napi(catch_unwind)]
+    pub fn current(&self) -> Option<String> {
+        let (token, _) = self.core.cached()?;
+        Some(value_text(&describe(&self.core, &token, true)))
+    }
+
+    /// Drops the current token (only if it is `stale`, when given).
+    #[napi(catch_unwind)]
+    pub fn invalidate(&self, stale: Option<String>) -> bool {
+        self.core.invalidate(stale.as_deref())
+    }
+
+    /// Sends one request to the API with the token, as call `id`: for `manager.api`
+    /// (`envelope`) the outcome is the `response` member's JSON, for `manager.fetch` the
+    /// answer's status, headers and URL (its body through `takeBody`). An error text now
+    /// for a request the core refuses; undefined when it was sent.
+    #[napi(catch_unwind)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn send(
+        &self,
+        id: u32,
+        envelope: bool,
+        method: String,
+        url: String,
+        headers: Vec<String>,
+        body: Option<Buffer>,
+        replayable: bool,
+        follow: bool,
+    ) -> Option<String> {
+        let what = if envelope {
+            "path"
+        } else {
+            "manager.fetch() input"
+        };
+        let request = match self.request(what, method, &url, headers, body, replayable, follow) {
+            Ok(r) => r,
+            Err(text) => return Some(text),
+        };
+        let (core, options) = (Arc::clone(&self.core), self.core.request_options().clone());
+        if envelope {
+            let work = async move { api::envelope(&api::fetch(core, options, request).await?) };
+            self.channel.spawn(id, work, json_outcome);
+        } else {
+            self.channel
+                .spawn(id, api::fetch(core, options, request), |outcome| {
+                    match outcome {
+                        Ok(mut response) => {
+                            response.url.set_fragment(None);
+                            // Header bytes as Latin-1, as fetch reads them.
+                            let headers: Vec<(&str, String)> = response
+                                .headers
+                                .iter()
+                                .map(|(n, v)| (n.as_str(), v.as_bytes().iter().map(|&b| char::from(b)).collect()))
+                                .collect();
+                            let meta = json!({
+                                "status": response.status,
+                                "statusText": StatusCode::from_u16(response.status).ok().and_then(|s| s.canonical_reason()).unwrap_or(""),
+                                "headers": headers,
+                                "url": response.url.as_str(),
+                                "redirected": response.redirected,
+                            });
+                            (value_text(&meta.to_string()), Some(std::mem::take(&mut response.body)))
+                        }
+                        Err(e) => (error_text(&e), None),
+                    }
+                });
+        }
+        None
+    }
+
+    /// Closes the manager; the call `id` settles once its work has ended.
+    #[napi(catch_unwind)]
+    pub fn close(&self, id: u32) {
+        let closing = self.core.close();
+        let work = async move {
+            closing.await;
+            Ok::<_, AuthError>("null".to_owned())
+        };
+        self.channel.spawn(id, work, json_outcome);
+    }
+}
+
+impl NativeManager {
+    #[allow(clippy::too_many_arguments)]
+    fn request(
+        &self,
+        what: &str,
+        method: String,
+        url: &str,
+        headers: Vec<String>,
+        body: Option<Buffer>,
+        replayable: bool,
+        follow: bool,
+    ) -> Result<ApiRequest, String> {
+        let refuse = |why: String| invalid_text(what, &crate::core::error::Invalid::new(why));
+        let url = api::resolve(&self.api_url, url).map_err(|r| invalid_text(what, &r))?;
+        let method = Method::from_bytes(method.as_bytes())
+            .map_err(|_| refuse("has a method that is not valid".into()))?;
+        let mut map = HeaderMap::new();
+        for pair in headers.chunks(2) {
+            let [name, value] = pair else { break };
+            let bad = || refuse(format!("has a header {name} that is not valid"));
+            let name = HeaderName::try_from(name.as_str()).map_err(|_| bad())?;
+            let value = HeaderValue::try_from(value.as_str()).map_err(|_| bad())?;
+            if !CONNECTION_HEADERS.contains(&name.as_str()) {
+                map.append(name, value);
+            }
+        }
+        let body = match body {
+            Some(b) if b.len() > MAX_REQUEST_BODY => {
+                return Err(refuse(format!(
+                    "has a body larger than {MAX_REQUEST_BODY} bytes"
+                )))
+            }
+            Some(b) => Some(bytes::Bytes::copy_from_slice(&b)),
+            None => None,
+        };
+        Ok(ApiRequest {
+            method,
+            url,
+            headers: map,
+            body,
+            replayable,
+            follow_redirects: follow,
+        })
+    }
+}

@@ -1,0 +1,136 @@
+'use strict'
+// Every failure the package reports. Argument errors are TypeErrors with Node's codes, an
+// abort is an AbortError (`ABORT_ERR`), and everything else is a SonetelAuthError with a
+// stable `code` and the properties of its kind. Errors are made by the entry point that
+// rejects, after its await, so their stack shows the caller's async frames. Properties are
+// defined, never assigned: nothing on Object.prototype or Error.prototype can stop them.
+
+const { defineProperty, hasOwn } = Object
+const { parse } = JSON
+const captureStackTrace = Error.captureStackTrace
+
+const PROPS = { writable: true, enumerable: true, configurable: true }
+
+function define(target, props) {
+  for (const name in props) {
+    if (hasOwn(props, name) && props[name] !== undefined) defineProperty(target, name, { ...PROPS, value: props[name] })
+  }
+  return target
+}
+
+/**
+ * The package's own failures: the server refused, answered oddly or not at all, the
+ * deadline passed, the manager was closed, or a bug in this package.
+ */
+class SonetelAuthError extends Error {
+  /**
+   * @param {string} message
+   * @param {string} code
+   * @param {Record<string, unknown>} [props] the properties of its kind (`status`, …)
+   * @param {unknown} [cause]
+   */
+  constructor(message, code, props, cause) {
+    super(message, cause === undefined ? undefined : { cause })
+    define(this, { code, ...props })
+  }
+}
+defineProperty(SonetelAuthError.prototype, 'name', { value: 'SonetelAuthError', writable: true, configurable: true })
+
+/** @param {string} message */
+function argTypeError(message) {
+  return define(new TypeError(message), { code: 'ERR_INVALID_ARG_TYPE' })
+}
+
+/** @param {string} message */
+function argValueError(message) {
+  return define(new TypeError(message), { code: 'ERR_INVALID_ARG_VALUE' })
+}
+
+/** What a cancelled call rejects with: `cause` is the signal's reason. */
+function abortError(reason) {
+  const error = new Error('The operation was aborted', reason === undefined ? undefined : { cause: reason })
+  return define(error, { code: 'ABORT_ERR', name: 'AbortError' })
+}
+
+// The properties each code carries, as the binding sends them.
+const KIND_PROPS = ['status', 'error', 'error_description', 'retryAfterMs', 'body', 'apiCode', 'detail']
+
+/** A network failure's `cause`, shaped like Node's own system errors. */
+function networkCause(d) {
+  const cause = new Error(String(d.message))
+  return define(cause, { code: d.code, syscall: d.syscall, hostname: d.hostname, port: d.port })
+}
+
+/**
+ * The error for a binding's error text (`e{…}`). `reason` is the caller's signal's
+ * reason, for an abort; `site` is left out of the stack with everything above it.
+ */
+function fromText(text, reason, site) {
+  let d
+  try {
+    d = parse(text.slice(1))
+  } catch {
+    d = { code: 'ERR_SONETEL_INTERNAL', message: 'internal error in sonetel-auth: an unreadable error' }
+  }
+  let error
+  if (d.code === 'ERR_INVALID_ARG_TYPE') error = argTypeError(d.message)
+  else if (d.code === 'ERR_INVALID_ARG_VALUE') error = argValueError(d.message)
+  else if (d.code === 'ABORT_ERR') error = abortError(reason)
+  else {
+    const props = Object.create(null)
+    for (const name of KIND_PROPS) if (hasOwn(d, name)) props[name] = d[name]
+    const cause = d.cause ? networkCause(d.cause) : undefined
+    error = new SonetelAuthError(String(d.message), String(d.code), props, cause)
+  }
+  if (site !== undefined && captureStackTrace) captureStackTrace(error, site)
+  return error
+}
+
+// The properties each code promises, for isSonetelAuthError.
+const isNumber = (v) => typeof v === 'number'
+const isText = (v) => typeof v === 'string'
+const SHAPES = {
+  ERR_SONETEL_AUTH: { status: isNumber, error: isText, error_description: [isText], retryAfterMs: [isNumber] },
+  ERR_SONETEL_HTTP: { status: isNumber, body: isText, retryAfterMs: [isNumber] },
+  ERR_SONETEL_RESPONSE: { status: isNumber },
+  ERR_SONETEL_API: { status: isNumber, apiCode: [isText], detail: [isText] },
+  ERR_SONETEL_TIMEOUT: {},
+  ERR_SONETEL_NETWORK: {},
+  ERR_SONETEL_INTERNAL: {},
+  ERR_SONETEL_CLOSED: {},
+}
+
+/** An own data property's value; undefined for an accessor (it is not run). */
+function own(value, name) {
+  const d = Object.getOwnPropertyDescriptor(value, name)
+  return d === undefined ? undefined : d.value
+}
+
+/**
+ * Whether `value` is one of this package's errors: an Error with one of our codes (its
+ * own property) and the own properties that code promises. Works across realms.
+ * @param {unknown} value
+ * @returns {value is import('../../index').SonetelAuthError | import('../../index').SonetelArgumentError | import('../../index').SonetelAbortError}
+ */
+function isSonetelAuthError(value) {
+  try {
+    if (typeof value !== 'object' || value === null) return false
+    if (!(value instanceof Error) && Object.prototype.toString.call(value) !== '[object Error]') return false
+    const code = own(value, 'code')
+    const { name } = /** @type {{ name?: unknown }} */ (value)
+    if (code === 'ERR_INVALID_ARG_TYPE' || code === 'ERR_INVALID_ARG_VALUE') return name === 'TypeError'
+    if (code === 'ABORT_ERR') return name === 'AbortError'
+    const shape = hasOwn(SHAPES, code) ? SHAPES[code] : undefined
+    if (shape === undefined) return false
+    for (const name of Object.keys(shape)) {
+      const check = shape[name]
+      const v = own(value, name)
+      if (Array.isArray(check) ? v !== undefined && !check[0](v) : !check(v)) return false
+    }
+    return true
+  } catch {
+    return false
+  }
+}
+
+module.exports = { SonetelAuthError, argTypeError, argValueError, abortError, fromText, isSonetelAuthError, define }

@@ -1,0 +1,117 @@
+'use strict'
+// The WHATWG side of `manager.fetch`: fetch's own argument rules (URL resolution, method
+// normalisation, Headers, every body type) in, a standard Response out. The HTTP, the
+// token, the origin rule, redirects and the 401 retry happen natively.
+
+const { Request, Response, Headers, URL } = globalThis
+const { hasOwn, keys, defineProperty, create } = Object
+const { isView } = ArrayBuffer
+
+/** Largest request body sent; Sonetel's requests are small JSON. */
+const MAX_REQUEST_BODY = 16 * 1024 * 1024
+
+// Bodies that can be sent a second time, after a 401 and a new token. A stream (or a
+// Request's own body, which is one) cannot.
+const replayable = (body) =>
+  body === undefined || body === null || typeof body === 'string' || body instanceof ArrayBuffer ||
+  isView(body) || body instanceof URLSearchParams || body instanceof FormData || body instanceof Blob
+
+/** The body, read no further than `limit` bytes; null when `signal` aborts first. */
+async function readBody(stream, signal, limit) {
+  const reader = stream.getReader()
+  let stop
+  const aborted = new Promise((resolve) => { stop = resolve })
+  const onAbort = () => stop(null)
+  if (signal) {
+    if (signal.aborted) onAbort()
+    else signal.addEventListener('abort', onAbort, { once: true })
+  }
+  const chunks = []
+  let size = 0
+  let done = false
+  try {
+    for (;;) {
+      const step = await Promise.race([reader.read(), aborted])
+      if (step === null) return null
+      if (step.done) break
+      size += step.value.byteLength
+      if (size > limit) throw new TypeError(`body is larger than ${limit} bytes`)
+      chunks.push(step.value)
+    }
+    done = true
+  } finally {
+    if (signal) signal.removeEventListener('abort', onAbort)
+    if (!done) reader.cancel().catch(() => {})
+  }
+  return Buffer.concat(chunks, size)
+}
+
+// An argument fetch's rules refuse, in our words, which never quote the value (a URL's
+// password, a header's secret). `type` marks a wrong type rather than value.
+const refuse = (error, type = false) => ({ error, type })
+
+/** Which part of `init` a Request refused. */
+function refusal(url, own) {
+  if (hasOwn(own, 'method')) {
+    try { new Request(url, { method: own.method }) } catch { return refuse('init.method is not a method fetch can send') }
+  }
+  if (hasOwn(own, 'headers')) {
+    try { new Headers(own.headers) } catch { return refuse('init.headers has a header name or value that is not valid') }
+  }
+  return refuse('init is not valid for fetch (its body, mode, redirect or another member)')
+}
+
+/**
+ * fetch's arguments as plain parts: `{ url, method, headers, body, replayable, signal,
+ * redirect }`, or `{ error, type }` for arguments fetch refuses.
+ */
+async function prepare(input, init, base) {
+  let url
+  if (typeof input === 'string') {
+    try { url = new URL(input, base) } catch { return refuse('input is not a valid URL or path') }
+  } else if (input instanceof URL) url = new URL(input.href)
+  else if (input instanceof Request) url = new URL(input.url)
+  else return refuse('input must be a string, a URL or a Request', true)
+  if (url.username !== '' || url.password !== '') return refuse('input must not carry a user name or password')
+  url.hash = ''
+  // Own properties only: what Object.prototype carries is not the caller's init.
+  const own = create(null)
+  if (init !== undefined && init !== null) {
+    if (typeof init !== 'object') return refuse('init must be an object', true)
+    for (const k of keys(init)) own[k] = init[k]
+  }
+  let request
+  try {
+    request = new Request(input instanceof Request ? input : url.href, own)
+  } catch {
+    return refusal(url.href, own)
+  }
+  const canReplay = hasOwn(own, 'body') ? replayable(own.body) : !(input instanceof Request && input.body !== null)
+  const signal = hasOwn(own, 'signal') ? own.signal ?? undefined : input instanceof Request ? input.signal : undefined
+  let body = null
+  if (request.body !== null) {
+    try {
+      body = await readBody(request.body, signal, MAX_REQUEST_BODY)
+    } catch (e) {
+      return refuse(String(e?.message ?? 'body could not be read'))
+    }
+    if (body === null) return { aborted: true, signal }
+  }
+  const headers = []
+  for (const [name, value] of request.headers) headers.push(name, value)
+  return { url: url.href, method: request.method, headers, body, replayable: canReplay, signal, redirect: request.redirect }
+}
+
+const nullBodyStatus = (status) => status === 204 || status === 205 || status === 304
+
+/** The standard Response for the binding's answer (`meta`) and its body. */
+function respond(meta, body) {
+  const response = new Response(nullBodyStatus(meta.status) ? null : body, {
+    status: meta.status, statusText: meta.statusText, headers: meta.headers,
+  })
+  defineProperty(response, 'url', { value: meta.url, enumerable: true })
+  defineProperty(response, 'redirected', { value: meta.redirected, enumerable: true })
+  return response
+}
+
+module.exports = { prepare, respond, MAX_REQUEST_BODY }

@@ -1,0 +1,474 @@
+'use strict'
+// TokenManager: a JavaScript class over the native manager. The state machine (expiry
+// that survives a skewed clock, the refresh margin, single flight, retries, cool-down,
+// stale-while-refresh, the store) is native. The current token is also kept here, with
+// the deadline the native side computed, so that a cached call never crosses into Rust;
+// every new token the native side gets replaces it, and `invalidate` clears it.
+
+const { debuglog } = require('node:util')
+const { performance } = require('node:perf_hooks')
+const { binding, channel, call, listen, forget, newId, ABORTED } = require('./native.js')
+const { SonetelAuthError, fromText, abortError, argTypeError, argValueError } = require('./errors.js')
+const options = require('./options.js')
+const signals = require('./signals.js')
+const { prepare, respond, MAX_REQUEST_BODY } = require('./fetch.js')
+const { decodeAccessToken } = require('./token.js')
+
+const { parse, stringify } = JSON
+const { freeze } = Object
+const promiseThen = Promise.prototype.then
+// Taken at load: a test framework's fake timers replace the global `performance`, and a
+// token must not outlive its real deadline because a test froze the clock.
+const monotonic = performance.now.bind(performance)
+const debug = debuglog('sonetel-auth')
+
+const MANAGER_OPTIONS = [
+  'username', 'password', 'tokenUrl', 'timeoutMs', 'refresh', 'ca', 'proxy', 'refreshMarginMs', 'retries',
+  'retryDelayMs', 'authFailureCooldownMs', 'autoRefresh', 'token', 'onToken', 'onEvent', 'apiUrl', 'store',
+  'storeKey', 'storeSecret', 'storeTimeoutMs',
+]
+const CALL_OPTIONS = ['signal']
+const API_OPTIONS = ['method', 'query', 'json', 'signal']
+const API_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
+const DEFAULT_API_URL = 'https://public-api.sonetel.com'
+const CLOSED = 'e' + stringify({ code: 'ERR_SONETEL_CLOSED', message: 'the token manager is closed' })
+
+// A manager nobody holds any more stops listening for its events.
+const listeners = new FinalizationRegistry(forget)
+
+/**
+ * A token as the face knows it: `id` and `fresh` (a `monotonic()` deadline) for the
+ * current one, `whole` (every field) when it crossed, `managed` once `getToken` made it.
+ * @typedef {{ id: number, access: string, header: string, fresh: number, expiresAt: number | null,
+ *   whole: Record<string, unknown> | undefined, managed?: import('../../index').ManagedToken }} Known
+ */
+
+/** What the face knows of a manager's tokens; shared with its event listener. */
+class TokenState {
+  constructor(onToken, onEvent, password) {
+    /** The newest token the native side described (see `adopt`). @type {Known | undefined} */
+    this.latest = undefined
+    /** Tokens with this id or a lower one are not handed out (invalidated). */
+    this.floor = 0
+    this.onToken = onToken
+    this.onEvent = onEvent
+    this.password = password
+  }
+
+  /**
+   * Takes a token descriptor `{ id, a, f, x, j? }`; returns what is known of that token.
+   * @returns {Known}
+   */
+  adopt(d) {
+    const latest = this.latest
+    if (latest !== undefined && d.id <= latest.id) {
+      if (d.id === latest.id && latest.whole === undefined && d.j !== undefined) latest.whole = d.j
+      return d.id === latest.id ? latest : { id: d.id, access: d.a, header: `Bearer ${d.a}`, fresh: 0, expiresAt: d.x, whole: d.j }
+    }
+    this.latest = {
+      id: d.id,
+      access: d.a,
+      header: `Bearer ${d.a}`,
+      // The native side's "handed out without asking" window, on a clock that only goes on.
+      fresh: d.f === null ? Infinity : monotonic() + d.f,
+      expiresAt: d.x,
+      whole: d.j,
+      managed: undefined,
+    }
+    return this.latest
+  }
+
+  /** The token to hand out without asking, if there is one. */
+  fresh() {
+    const latest = this.latest
+    if (latest !== undefined && latest.id > this.floor && monotonic() < latest.fresh) return latest
+    return undefined
+  }
+
+  /** An event from the native side (JSON text). */
+  receive(text) {
+    const event = parse(text)
+    if (event.type === 'invalidated') {
+      if (event.id > this.floor) this.floor = event.id
+      return
+    }
+    let token
+    if (event.d !== undefined) {
+      token = event.d.j
+      this.adopt(event.d)
+      delete event.d
+    }
+    this.report(event)
+    if (event.type === 'token' && this.onToken !== undefined) this.callOnToken(token)
+  }
+
+  /** Hands `event` to `onEvent` and to `NODE_DEBUG=sonetel-auth`; nothing it does escapes. */
+  report(event) {
+    if (debug.enabled) debug('%s', stringify(event))
+    const onEvent = this.onEvent
+    if (onEvent === undefined) return
+    let result
+    try {
+      result = onEvent(event)
+    } catch (e) {
+      if (debug.enabled) debug('onEvent threw: %s', this.messageOf(e))
+      return
+    }
+    this.watch(result, (why) => { if (debug.enabled) debug('onEvent failed: %s', why) })
+  }
+
+  callOnToken(token) {
+    const failed = (message) => this.report({ type: 'onToken-failed', message })
+    let result
+    try {
+      result = this.onToken(token)
+    } catch (e) {
+      failed(this.messageOf(e, token))
+      return
+    }
+    this.watch(result, failed, token)
+  }
+
+  /** When `result` is a thenable, reports its rejection through `failed`. */
+  watch(result, failed, token) {
+    if (result === null || (typeof result !== 'object' && typeof result !== 'function')) return
+    const onRejected = (e) => { failed(this.messageOf(e, token)) }
+    // A real promise gets the intrinsic `then`: its own `then` or `catch` may be anything.
+    if (result instanceof Promise) {
+      promiseThen.call(result, undefined, onRejected)
+      return
+    }
+    let then
+    try {
+      then = result.then
+    } catch {
+      failed('the returned value\'s then could not be read')
+      return
+    }
+    if (typeof then !== 'function') return
+    try {
+      then.call(result, undefined, onRejected)
+    } catch {
+      failed('the returned thenable\'s then threw')
+    }
+  }
+
+  /** The message of what a callback threw, without any secret of ours in it. */
+  messageOf(thrown, token) {
+    let message
+    try {
+      message = typeof thrown === 'object' && thrown !== null ? String(thrown.message) : String(thrown)
+    } catch {
+      message = 'a value that is not an Error'
+    }
+    for (const secret of [this.password, token?.access_token, token?.refresh_token, this.latest?.access]) {
+      if (typeof secret === 'string' && secret.length >= 4) message = message.split(secret).join('[redacted]')
+    }
+    return message.slice(0, 500)
+  }
+}
+
+/**
+ * The frozen object `getToken()` resolves with, one per token.
+ * @param {Known} known
+ * @returns {import('../../index').ManagedToken}
+ */
+function managedToken(known) {
+  let claims = null
+  try {
+    claims = freeze(decodeAccessToken(known.access))
+  } catch {
+    // Not a JWT.
+  }
+  return /** @type {import('../../index').ManagedToken} */ (freeze({ ...known.whole, expiresAt: known.expiresAt, claims }))
+}
+
+function closedError() {
+  return fromText(CLOSED)
+}
+
+class TokenManager {
+  #native
+  #state
+  #id
+  #apiUrl
+  /** The settle functions of calls under way, for close(). */
+  #calls = new Set()
+  /** @type {Promise<void> | undefined} */
+  #closing = undefined
+
+  constructor(opts) {
+    const fields = options.readOptions(opts, 'options', MANAGER_OPTIONS)
+    if (fields === undefined) {
+      throw argTypeError(`options must be an object with username and password, received ${options.typeName(opts)}`)
+    }
+    const username = options.text(fields.username, 'options.username')
+    if (fields.password === undefined) {
+      throw argTypeError('options.password must be a string or a Buffer, received undefined')
+    }
+    const password = options.secretBytes(fields.password, 'options.password')
+    const config = {
+      ...options.requestConfig(fields, 'options'),
+      refreshMarginMs: options.millis(fields, 'refreshMarginMs', 'options', false),
+      retries: retries(fields.retries),
+      retryDelayMs: options.millis(fields, 'retryDelayMs', 'options', false),
+      authFailureCooldownMs: options.millis(fields, 'authFailureCooldownMs', 'options', false),
+      autoRefresh: options.boolean(fields, 'autoRefresh', 'options'),
+      apiUrl: options.string(fields, 'apiUrl', 'options'),
+      store: options.string(fields, 'store', 'options'),
+      storeKey: options.string(fields, 'storeKey', 'options'),
+      storeTimeoutMs: options.millis(fields, 'storeTimeoutMs', 'options', true),
+      events: fields.onEvent !== undefined || debug.enabled,
+    }
+    if (config.store === undefined) {
+      for (const name of ['storeKey', 'storeSecret', 'storeTimeoutMs']) {
+        if (fields[name] !== undefined) throw argValueError(`options.${name} needs options.store`)
+      }
+    }
+    const storeSecret = fields.storeSecret === undefined ? undefined : secret(fields.storeSecret)
+    const onToken = callback(fields, 'onToken')
+    const onEvent = callback(fields, 'onEvent')
+    const token = stored(fields.token)
+    const id = newId()
+    let native
+    try {
+      native = new binding.NativeManager(channel, id, stringify(config), username, password, storeSecret, token)
+    } catch (e) {
+      const text = typeof e?.message === 'string' && e.message.charCodeAt(0) === 101 ? e.message : `e${stringify({ code: 'ERR_SONETEL_INTERNAL', message: String(e?.message) })}`
+      throw fromText(text)
+    }
+    const state = new TokenState(onToken, onEvent, typeof password === 'string' ? password : undefined)
+    listen(id, (text) => state.receive(text))
+    listeners.register(this, id, this)
+    this.#native = native
+    this.#state = state
+    this.#id = id
+    this.#apiUrl = config.apiUrl ?? DEFAULT_API_URL
+    const current = native.current()
+    if (current != null) state.adopt(parse(current.slice(1)))
+  }
+
+  /** @param {import('../../index').CallOptions | undefined} opts */
+  async getAccessToken(opts) {
+    const signal = opts === undefined ? undefined : callSignal(opts)
+    const known = this.#state.fresh() ?? await this.#token(signal, false)
+    return known.access
+  }
+
+  /** @param {import('../../index').CallOptions | undefined} opts */
+  async authorizationHeader(opts) {
+    const signal = opts === undefined ? undefined : callSignal(opts)
+    const known = this.#state.fresh() ?? await this.#token(signal, false)
+    return known.header
+  }
+
+  /** @param {import('../../index').CallOptions | undefined} opts */
+  async getToken(opts) {
+    const signal = opts === undefined ? undefined : callSignal(opts)
+    let known = this.#state.fresh()
+    if (known === undefined || known.whole === undefined) known = await this.#token(signal, true)
+    return (known.managed ??= managedToken(known))
+  }
+
+  /** A token from the native side: the cached one, or the fetch's. */
+  async #token(signal, whole) {
+    if (this.#closing !== undefined) throw closedError()
+    if (signal !== undefined && signals.aborted(signal)) throw abortError(signals.reason(signal))
+    const state = this.#state
+    const known = state.latest === undefined ? -1 : state.latest.id
+    const native = this.#native
+    const text = await call((id) => native.token(id, known, whole), signals.watcher(signal, 'options'), this.#calls)
+    if (text === ABORTED) throw abortError(signals.reason(signal))
+    if (text.charCodeAt(0) !== 118) throw fromText(text)
+    return state.adopt(parse(text.slice(1)))
+  }
+
+  /** @param {string} [staleAccessToken] */
+  invalidate(staleAccessToken) {
+    const stale = staleAccessToken === undefined || staleAccessToken === null
+      ? undefined
+      : options.text(staleAccessToken, 'staleAccessToken', options.MAX_TOKEN)
+    const state = this.#state
+    const latest = state.latest
+    if (latest !== undefined && (stale === undefined || stale === latest.access) && latest.id > state.floor) {
+      state.floor = latest.id
+    }
+    return this.#closing === undefined && this.#native.invalidate(stale)
+  }
+
+  /**
+   * @param {string | URL | Request} input
+   * @param {RequestInit} [init]
+   */
+  async fetch(input, init) {
+    if (this.#closing !== undefined) throw closedError()
+    const prepared = await prepare(input, init, this.#apiUrl)
+    if (prepared.error !== undefined) {
+      throw (prepared.type ? argTypeError : argValueError)(`manager.fetch() ${prepared.error}`)
+    }
+    const { signal } = prepared
+    // As the global fetch: an abort rejects with the signal's reason.
+    if (prepared.aborted || (signal != null && signals.aborted(signal))) throw signals.reason(signal)
+    const native = this.#native
+    const outcome = await call(
+      (id) => native.send(id, false, prepared.method, prepared.url, prepared.headers, prepared.body ?? undefined,
+        prepared.replayable, prepared.redirect === 'follow'),
+      signals.watcher(signal ?? undefined, 'init'),
+      this.#calls,
+      (text, id) => (text.charCodeAt(0) === 118 ? { text, body: channel.takeBody(id) } : text),
+    )
+    if (outcome === ABORTED) throw signals.reason(signal)
+    if (typeof outcome === 'string') throw fromText(outcome)
+    const meta = parse(outcome.text.slice(1))
+    if (prepared.redirect === 'error' && [301, 302, 303, 307, 308].includes(meta.status)) {
+      throw new SonetelAuthError(`Sonetel answered HTTP ${meta.status}`, 'ERR_SONETEL_HTTP', { status: meta.status, body: '' })
+    }
+    if (!(meta.status >= 200 && meta.status <= 599)) {
+      throw new SonetelAuthError(`Sonetel answered HTTP ${meta.status} with a status outside 200 to 599, which a fetch Response cannot carry`,
+        'ERR_SONETEL_RESPONSE', { status: meta.status })
+    }
+    return respond(meta, outcome.body)
+  }
+
+  /**
+   * @param {string} path
+   * @param {import('../../index').ApiOptions} [opts]
+   */
+  async api(path, opts) {
+    if (typeof path !== 'string') throw argTypeError(`path must be a string, received ${options.typeName(path)}`)
+    if (path.length > 8192) throw argValueError('path is longer than 8192 characters')
+    const fields = options.readOptions(opts, 'options', API_OPTIONS) ?? {}
+    let url
+    try {
+      url = new URL(path, this.#apiUrl)
+    } catch {
+      throw argValueError('path is not a valid URL or path')
+    }
+    const headers = ['accept', 'application/json']
+    let method = 'GET'
+    let body
+    if (fields.json !== undefined) {
+      let json
+      try {
+        json = stringify(fields.json)
+      } catch {
+        json = undefined
+      }
+      if (typeof json !== 'string') throw argValueError('options.json could not be turned into JSON')
+      if (json.length > MAX_REQUEST_BODY) throw argValueError(`options.json is larger than ${MAX_REQUEST_BODY} bytes`)
+      body = Buffer.from(json)
+      headers.push('content-type', 'application/json')
+      method = 'POST'
+    }
+    const m = options.string(fields, 'method', 'options')
+    if (m !== undefined) {
+      method = m.toUpperCase()
+      if (!API_METHODS.includes(method)) throw argValueError(`options.method must be one of ${API_METHODS.join(', ')}`)
+    }
+    if (fields.query !== undefined) addQuery(url, fields.query)
+    const signal = options.signal(fields, 'options')
+    if (this.#closing !== undefined) throw closedError()
+    if (signal !== undefined && signals.aborted(signal)) throw abortError(signals.reason(signal))
+    const native = this.#native
+    const text = await call(
+      (id) => native.send(id, true, method, url.href, headers, body, true, true),
+      signals.watcher(signal, 'options'),
+      this.#calls,
+    )
+    if (text === ABORTED) throw abortError(signals.reason(signal))
+    if (text.charCodeAt(0) !== 118) throw fromText(text)
+    return parse(text.slice(1))
+  }
+
+  /**
+   * Stops the manager for good: its timer, its store connection and the calls under way
+   * (which reject with `ERR_SONETEL_CLOSED`, as every later call does). Resolves once the
+   * native side has let go of them.
+   */
+  close() {
+    if (this.#closing !== undefined) return this.#closing
+    this.#state.latest = undefined
+    for (const settle of [...this.#calls]) settle(CLOSED)
+    const native = this.#native
+    const id = this.#id
+    this.#closing = call((callId) => native.close(callId)).then(() => {
+      forget(id)
+      listeners.unregister(this)
+    })
+    return this.#closing
+  }
+
+  // Node.js 20.4+ defines the symbol (and Bun and Deno do).
+  [Symbol.asyncDispose]() {
+    return this.close()
+  }
+
+  /** What `JSON.stringify(manager)` shows: no secret, only whether a token is cached. */
+  toJSON() {
+    const latest = this.#state.latest
+    return { cached: latest !== undefined && latest.id > this.#state.floor }
+  }
+}
+
+function callSignal(opts) {
+  const fields = options.readOptions(opts, 'options', CALL_OPTIONS)
+  return fields === undefined ? undefined : options.signal(fields, 'options')
+}
+
+function retries(value) {
+  if (value === undefined) return undefined
+  if (typeof value !== 'number') throw argTypeError(`options.retries must be a number, received ${options.typeName(value)}`)
+  if (!Number.isInteger(value) || value < 0 || value > 10) {
+    throw argValueError('options.retries must be a whole number from 0 to 10')
+  }
+  return value
+}
+
+function secret(value) {
+  return options.secretBytes(value, 'options.storeSecret', 4096)
+}
+
+function callback(fields, name) {
+  const f = fields[name]
+  if (f === undefined) return undefined
+  if (typeof f !== 'function') throw argTypeError(`options.${name} must be a function, received ${options.typeName(f)}`)
+  return f
+}
+
+/** A token the app stored, as JSON text: cycles, getters and depth end in a refusal. */
+function stored(token) {
+  if (token === undefined || token === null) return undefined
+  if (typeof token !== 'object' || Array.isArray(token)) {
+    throw argTypeError(`options.token must be an AccessToken object, received ${options.typeName(token)}`)
+  }
+  let json
+  try {
+    json = stringify(token)
+  } catch {
+    json = undefined
+  }
+  if (typeof json !== 'string' || json.length > 1024 * 1024) {
+    throw argValueError('options.token could not be read as JSON (a cycle, a getter that throws, or too large)')
+  }
+  return json
+}
+
+/** `query`: strings, numbers and booleans (or arrays of them), added to the URL's query. */
+function addQuery(url, query) {
+  const fields = options.readOptions(query, 'options.query')
+  if (fields === undefined) return
+  for (const name of Object.keys(fields)) {
+    const value = fields[name]
+    const items = Array.isArray(value) ? value : [value]
+    if (items.length > 1000) throw argValueError(`options.query.${name} has more than 1000 items`)
+    for (const item of items) {
+      if (typeof item === 'number' && !Number.isFinite(item)) throw argValueError(`options.query.${name} must be a finite number`)
+      if (typeof item !== 'string' && typeof item !== 'boolean' && typeof item !== 'number') {
+        throw argTypeError(`options.query.${name} must be a string, a finite number or a boolean (or an array of them), received ${options.typeName(item)}`)
+      }
+      url.searchParams.append(name, String(item))
+    }
+  }
+}
+
+module.exports = { TokenManager }

@@ -1,0 +1,154 @@
+'use strict'
+// The native engine under the face: finding this platform's binary, and the one
+// completion path every call shares. A call crosses into Rust once (start) and comes back
+// once, as text (`v…` a value as JSON, `e…` an error descriptor), through `deliver`.
+
+const fs = require('node:fs')
+const path = require('node:path')
+
+const root = path.join(__dirname, '..', '..')
+
+/** This machine's platform as napi-rs names its builds (`linux-x64-gnu`, …). */
+function platformName() {
+  const { platform, arch } = process
+  if (platform === 'linux') return `linux-${arch}-${isMusl() ? 'musl' : 'gnu'}`
+  if (platform === 'win32') return `win32-${arch}-msvc`
+  return `${platform}-${arch}`
+}
+
+function isMusl() {
+  try {
+    return fs.readFileSync('/usr/bin/ldd', 'utf8').includes('musl')
+  } catch {
+    const report = /** @type {any} */ (typeof process.report?.getReport === 'function' ? process.report.getReport() : null)
+    return !report?.header?.glibcVersionRuntime
+  }
+}
+
+/** The binary: `NAPI_RS_NATIVE_LIBRARY_PATH`, a local build, or the platform package. */
+function load() {
+  const name = platformName()
+  const tried = []
+  const candidates = []
+  if (process.env.NAPI_RS_NATIVE_LIBRARY_PATH) candidates.push(process.env.NAPI_RS_NATIVE_LIBRARY_PATH)
+  candidates.push(path.join(root, `sonetel-auth.${name}.node`), `sonetel-auth-${name}`)
+  for (const candidate of candidates) {
+    try {
+      return require(candidate)
+    } catch (e) {
+      tried.push(e)
+    }
+  }
+  const supported = require('../../package.json').napi.targets
+  const error = /** @type {Error & { code?: string }} */ (new Error(
+    `sonetel-auth has no native binary for this platform (${name}). ` +
+    `Install the package sonetel-auth-${name} (npm install --include=optional, or npm install --os=${process.platform} --cpu=${process.arch} when the image is built elsewhere), ` +
+    `or point NAPI_RS_NATIVE_LIBRARY_PATH at a sonetel-auth .node file. Built targets: ${supported.join(', ')}.`,
+    { cause: new AggregateError(tried, 'every place the binary was looked for') },
+  ))
+  error.code = 'ERR_SONETEL_NO_BINARY'
+  throw error
+}
+
+const binding = load()
+
+/** What a call settles with when its signal fired first. */
+const ABORTED = Symbol('aborted')
+
+// Calls and managers waiting for text, by id.
+const waiting = new Map()
+let lastId = 0
+let running = 0
+
+function deliver(ids, texts) {
+  for (let i = 0; i < ids.length; i++) {
+    const handler = waiting.get(ids[i])
+    if (handler === undefined) continue
+    try {
+      handler(texts[i], ids[i])
+    } catch {
+      // A handler never throws on purpose; nothing may escape into the addon's callback.
+    }
+  }
+}
+
+const channel = new binding.Channel(deliver)
+
+/** An id no call or manager holds. */
+function newId() {
+  do lastId = (lastId + 1) >>> 0
+  while (lastId === 0 || waiting.has(lastId))
+  return lastId
+}
+
+/** Listens for `handler(text)` under `id` until `forget(id)`: a manager's events. */
+function listen(id, handler) {
+  waiting.set(id, handler)
+}
+
+function forget(id) {
+  waiting.delete(id)
+}
+
+/** Text for a failure of the binding itself: a call must settle whatever happens. */
+function internalText(message) {
+  return 'e' + JSON.stringify({ code: 'ERR_SONETEL_INTERNAL', message: `internal error in sonetel-auth: ${message}` })
+}
+
+/**
+ * Runs `start(id)`: it returns the outcome's text now, or nothing and the outcome comes
+ * through the channel. Resolves with the text (or what `collect(text, id)` makes of it,
+ * while the batch is being delivered), or with ABORTED when `watch(onAbort)` (the
+ * caller's signal) fires first; never rejects for a failure of the call. `group`, a Set,
+ * holds the settle functions of the calls under way, so that an owner can end them.
+ */
+function call(start, watch, group, collect) {
+  return new Promise((resolve) => {
+    const id = newId()
+    let unwatch
+    let done = false
+    const finish = (outcome) => {
+      if (done) return
+      done = true
+      if (waiting.delete(id) && --running === 0) hold(false)
+      if (group !== undefined) group.delete(finish)
+      if (unwatch !== undefined) unwatch()
+      resolve(outcome)
+    }
+    if (watch !== undefined) {
+      unwatch = watch(() => {
+        cancel(id)
+        finish(ABORTED)
+      })
+      if (done) return
+    }
+    waiting.set(id, collect === undefined ? finish : (text) => finish(collect(text, id)))
+    if (group !== undefined) group.add(finish)
+    if (running++ === 0) hold(true)
+    let now
+    try {
+      now = start(id)
+    } catch (e) {
+      now = internalText(String(e?.message ?? e))
+    }
+    if (now != null) finish(collect === undefined ? now : collect(now, id))
+  })
+}
+
+function hold(on) {
+  try {
+    channel.hold(on)
+  } catch {
+    // The environment is going away.
+  }
+}
+
+function cancel(id) {
+  try {
+    channel.cancel(id)
+  } catch {
+    // Nothing to stop.
+  }
+}
+
+module.exports = { binding, channel, call, listen, forget, newId, internalText, ABORTED }
