@@ -106,7 +106,11 @@ pub struct Channel {
 #[napi]
 impl Channel {
     /// `deliver(ids, texts)` is called on this thread with every batch of results.
-    #[napi(constructor, catch_unwind, ts_args_type = "deliver: (ids: number[], texts: string[]) => void")]
+    #[napi(
+        constructor,
+        catch_unwind,
+        ts_args_type = "deliver: (ids: number[], texts: string[]) => void"
+    )]
     pub fn new(env: &Env, deliver: Function<Batch, ()>) -> napi::Result<Self> {
         let mailbox = Arc::new(Mailbox::default());
         let weak = Arc::downgrade(&mailbox);
@@ -115,9 +119,10 @@ impl Channel {
             .weak::<true>()
             .callee_handled::<false>()
             .build_callback(move |_| {
-                Ok(weak
-                    .upgrade()
-                    .map_or_else(|| FnArgs::from((Vec::new(), Vec::new())), |m| m.take_batch()))
+                Ok(weak.upgrade().map_or_else(
+                    || FnArgs::from((Vec::new(), Vec::new())),
+                    |m| m.take_batch(),
+                ))
             })?;
         mailbox.lock().wake = Some(wake);
         let instance = Instance::get(env)?;
@@ -182,7 +187,11 @@ impl Channel {
         };
         if let Err(e) = runtime::spawn(run) {
             let text = super::outcome::error_text(&e);
-            self.mailbox.post(Posted { id, text, body: None });
+            self.mailbox.post(Posted {
+                id,
+                text,
+                body: None,
+            });
         }
     }
 }

@@ -3,6 +3,7 @@
 //! the core can judge (a URL, a PEM bundle, a store URL) is refused here with the option's
 //! name, as the caller wrote it.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use napi::bindgen_prelude::{Buffer, Either};
@@ -72,8 +73,17 @@ fn millis(ms: f64) -> Duration {
 }
 
 impl RequestConfig {
-    pub fn from_json(json: &str) -> Result<Self, Refused> {
-        parse(json)
+    /// The request options of `json`, read again only when the text changes: apps send
+    /// the same options, a CA bundle among them, on every call.
+    pub fn options(json: &str) -> Result<RequestOptions, Refused> {
+        static LAST: Mutex<Option<(String, RequestOptions)>> = Mutex::new(None);
+        let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, options)) = last.as_ref().filter(|(text, _)| text == json) {
+            return Ok(options.clone());
+        }
+        let options = parse::<RequestConfig>(json)?.build("options")?;
+        *last = Some((json.to_owned(), options.clone()));
+        Ok(options)
     }
 
     /// The core's request options; `path` is how the caller named the options object.
@@ -112,32 +122,27 @@ impl RequestConfig {
     }
 }
 
-/// A credential the face checked as a string, or bytes checked here: not empty, at most
-/// 8 KiB, UTF-8, no NUL.
-pub fn credential(value: Either<String, Buffer>, what: &str, max: usize) -> Result<Secret, Refused> {
-    let refuse = |why: &str| invalid_text(what, &crate::core::error::Invalid::new(why));
-    let text = match value {
-        Either::A(text) => text,
-        Either::B(bytes) => {
-            if bytes.len() > max {
-                return Err(refuse(&format!("is longer than {max} bytes")));
-            }
-            String::from_utf8(bytes.to_vec()).map_err(|e| {
-                let mut bytes = e.into_bytes();
-                zeroize::Zeroize::zeroize(&mut bytes);
-                refuse("is not valid UTF-8")
-            })?
-        }
+/// A credential: a string the face checked, or bytes checked here (at most `max`,
+/// UTF-8, not empty, no NUL) that the app can wipe after the call.
+pub fn credential(
+    value: Either<String, Buffer>,
+    what: &str,
+    max: usize,
+) -> Result<Secret, Refused> {
+    let bytes = match value {
+        Either::A(text) => return Ok(Secret::new(text)),
+        Either::B(bytes) => bytes,
     };
-    let secret = Secret::new(text);
-    if secret.expose().is_empty() {
-        return Err(refuse("must not be empty"));
+    let refuse = |why: &str| invalid_text(what, &crate::core::error::Invalid::new(why));
+    if bytes.len() > max {
+        return Err(refuse(&format!("is longer than {max} bytes")));
     }
-    if secret.expose().contains('\0') {
-        return Err(refuse("must not contain NUL characters"));
-    }
-    if secret.expose().len() > max * 4 {
-        return Err(refuse(&format!("is longer than {max} characters")));
+    let secret = Secret::new(String::from_utf8(bytes.to_vec()).map_err(|e| {
+        zeroize::Zeroize::zeroize(&mut e.into_bytes());
+        refuse("is not valid UTF-8")
+    })?);
+    if secret.expose().is_empty() || secret.expose().contains('\0') {
+        return Err(refuse("must not be empty or contain NUL characters"));
     }
     Ok(secret)
 }

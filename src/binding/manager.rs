@@ -8,8 +8,7 @@ use std::time::{Duration, SystemTime};
 use napi::bindgen_prelude::{Buffer, Either};
 use napi::Env;
 use napi_derive::napi;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use reqwest::{Method, StatusCode, Url};
+use reqwest::{StatusCode, Url};
 use serde_json::json;
 
 use super::channel::{Channel, Instance, Mailbox, Posted};
@@ -22,22 +21,6 @@ use crate::core::token::{to_epoch_secs, TokenResponse};
 
 /// Largest stored token (JSON text) the constructor reads.
 const MAX_STORED_TOKEN: usize = 1024 * 1024;
-/// Largest request body sent to the API; Sonetel's requests are small JSON.
-const MAX_REQUEST_BODY: usize = 16 * 1024 * 1024;
-/// Headers that belong to the connection, not the caller (fetch forbids them too): a
-/// Host of the caller's could route the token to another site on the API's server.
-const CONNECTION_HEADERS: &[&str] = &[
-    "host",
-    "connection",
-    "content-length",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
 /// Whole milliseconds since the epoch.
 fn epoch_ms(t: SystemTime) -> u64 {
     (to_epoch_secs(t) * 1000.0).round() as u64
@@ -76,72 +59,66 @@ fn describe(core: &TokenManager, token: &TokenResponse, whole: bool) -> String {
 /// The event as the face receives it: what `onEvent` sees, and for a new token its
 /// descriptor (`d`). None for an event nobody listens to.
 fn event_text(event: &ManagerEvent, everything: bool) -> Option<String> {
-    let grant_event = |grant: &str, token, expires_at: &Option<SystemTime>, fresh| {
-        let d = descriptor(token, fresh, *expires_at, true);
-        format!(
-            r#"{{"type":"{grant}","expiresAt":{},"d":{d}}}"#,
-            expires_at.map_or_else(|| "null".into(), |t| epoch_ms(t).to_string())
-        )
-    };
+    use ManagerEvent as E;
     let value = match event {
-        ManagerEvent::Token {
-            grant,
-            token,
-            expires_at,
-            fresh,
+        E::Token {
+            grant, expires_at, ..
         } => {
-            let text = grant_event("token", token, expires_at, *fresh);
-            return Some(text.replacen(
-                r#""type":"token","#,
-                &format!(r#""type":"token","grant":"{}","#, grant.as_str()),
-                1,
-            ));
+            json!({ "type": "token", "grant": grant.as_str(), "expiresAt": expires_at.map(epoch_ms) })
         }
-        ManagerEvent::Shared {
-            token,
-            expires_at,
-            fresh,
-        } => return Some(grant_event("shared", token, expires_at, *fresh)),
-        ManagerEvent::Invalidated { id } => json!({ "type": "invalidated", "id": id }),
+        E::Shared { expires_at, .. } => {
+            json!({ "type": "shared", "expiresAt": expires_at.map(epoch_ms) })
+        }
+        E::Invalidated { id } => json!({ "type": "invalidated", "id": id }),
         _ if !everything => return None,
-        ManagerEvent::Request { grant, attempt } => {
+        E::Request { grant, attempt } => {
             json!({ "type": "request", "grant": grant.as_str(), "attempt": attempt })
         }
-        ManagerEvent::Retry {
+        E::Retry {
             attempt,
             delay,
             error,
         } => {
-            let mut v = json!({
-                "type": "retry", "attempt": attempt, "delayMs": delay.as_millis() as u64, "code": code(error),
-            });
+            let mut v = json!({ "type": "retry", "attempt": attempt, "delayMs": delay.as_millis() as u64, "code": code(error) });
             if let Some(status) = error.status() {
                 v["status"] = json!(status);
             }
             v
         }
-        ManagerEvent::Fallback { error } => {
+        E::Fallback { error } => {
             json!({ "type": "fallback", "from": "refresh_token", "to": "password", "code": code(error) })
         }
-        ManagerEvent::Refused { grant, error } => {
+        E::Refused { grant, error } => {
             let oauth = match error {
                 AuthError::Auth { error, .. } => Some(error.as_str()),
                 _ => None,
             };
             json!({ "type": "refused", "grant": grant.as_str(), "status": error.status(), "error": oauth })
         }
-        ManagerEvent::Cooldown { until } => {
-            json!({ "type": "cooldown", "untilMs": epoch_ms(*until) })
-        }
-        ManagerEvent::StoreUnavailable { error } => {
-            json!({ "type": "store-unavailable", "message": error.0 })
-        }
-        ManagerEvent::StoreAvailable => json!({ "type": "store-available" }),
-        ManagerEvent::StaleServed { error } => {
-            json!({ "type": "stale-served", "code": code(error) })
-        }
+        E::Cooldown { until } => json!({ "type": "cooldown", "untilMs": epoch_ms(*until) }),
+        E::StoreUnavailable { error } => json!({ "type": "store-unavailable", "message": error.0 }),
+        E::StoreAvailable => json!({ "type": "store-available" }),
+        E::StaleServed { error } => json!({ "type": "stale-served", "code": code(error) }),
     };
-    Some(value.to_string())
+    let mut text = value.to_string();
+    if let E::Token {
+        token,
+        expires_at,
+        fresh,
+        ..
+    }
+    | E::Shared {
+        token,
+        expires_at,
+        fresh,
+    } = event
+    {
+        text.pop();
+        text.push_str(r#","d":"#);
+        text.push_str(&descriptor(token, *fresh, *expires_at, true));
+        text.push('}');
+    }
+    Some(text)
 }
 
 /// Posts the manager's events to its face, under the face's id for it.
@@ -182,8 +159,7 @@ impl NativeManager {
         token: Option<String>,
     ) -> napi::Result<Self> {
         let built = (|| {
-            let username =
-                credential(Either::A(username), "options.username", MAX_CREDENTIAL_LEN)?;
+            let username = credential(Either::A(username), "options.username", MAX_CREDENTIAL_LEN)?;
             let password = credential(password, "options.password", MAX_CREDENTIAL_LEN)?;
             let restored = match token {
                 Some(json) if json.len() > MAX_STORED_TOKEN => {
@@ -226,10 +202,11 @@ impl NativeManager {
             }
             Ok(ticket) => {
                 let core = Arc::clone(&self.core);
-                self.channel.spawn(id, ticket.wait(), move |outcome| match outcome {
-                    Ok(token) => (value_text(&describe(&core, &token, whole)), None),
-                    Err(e) => (error_text(&e), None),
-                });
+                self.channel
+                    .spawn(id, ticket.wait(), move |outcome| match outcome {
+                        Ok(token) => (value_text(&describe(&core, &token, whole)), None),
+                        Err(e) => (error_text(&e), None),
+                    });
                 None
             }
         }
@@ -270,9 +247,11 @@ impl NativeManager {
         } else {
             "manager.fetch() input"
         };
-        let request = match self.request(what, method, &url, headers, body, replayable, follow) {
+        let body = body.map(|b| bytes::Bytes::copy_from_slice(&b));
+        let parts = (method.as_str(), url.as_str(), headers.as_slice(), body);
+        let request = match ApiRequest::build(&self.api_url, parts, replayable, follow) {
             Ok(r) => r,
-            Err(text) => return Some(text),
+            Err(reason) => return Some(invalid_text(what, &reason)),
         };
         let (core, options) = (Arc::clone(&self.core), self.core.request_options().clone());
         if envelope {
@@ -315,51 +294,5 @@ impl NativeManager {
             Ok::<_, AuthError>("null".to_owned())
         };
         self.channel.spawn(id, work, json_outcome);
-    }
-}
-
-impl NativeManager {
-    #[allow(clippy::too_many_arguments)]
-    fn request(
-        &self,
-        what: &str,
-        method: String,
-        url: &str,
-        headers: Vec<String>,
-        body: Option<Buffer>,
-        replayable: bool,
-        follow: bool,
-    ) -> Result<ApiRequest, String> {
-        let refuse = |why: String| invalid_text(what, &crate::core::error::Invalid::new(why));
-        let url = api::resolve(&self.api_url, url).map_err(|r| invalid_text(what, &r))?;
-        let method = Method::from_bytes(method.as_bytes())
-            .map_err(|_| refuse("has a method that is not valid".into()))?;
-        let mut map = HeaderMap::new();
-        for pair in headers.chunks(2) {
-            let [name, value] = pair else { break };
-            let bad = || refuse(format!("has a header {name} that is not valid"));
-            let name = HeaderName::try_from(name.as_str()).map_err(|_| bad())?;
-            let value = HeaderValue::try_from(value.as_str()).map_err(|_| bad())?;
-            if !CONNECTION_HEADERS.contains(&name.as_str()) {
-                map.append(name, value);
-            }
-        }
-        let body = match body {
-            Some(b) if b.len() > MAX_REQUEST_BODY => {
-                return Err(refuse(format!(
-                    "has a body larger than {MAX_REQUEST_BODY} bytes"
-                )))
-            }
-            Some(b) => Some(bytes::Bytes::copy_from_slice(&b)),
-            None => None,
-        };
-        Ok(ApiRequest {
-            method,
-            url,
-            headers: map,
-            body,
-            replayable,
-            follow_redirects: follow,
-        })
     }
 }

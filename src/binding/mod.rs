@@ -34,7 +34,7 @@ pub fn request_token(
     secret: Either<String, Buffer>,
 ) -> Option<String> {
     let checked = (|| {
-        let request = RequestConfig::from_json(&config)?.build("options")?;
+        let request = RequestConfig::options(&config)?;
         let grant = match username {
             Some(username) => Grant::Password {
                 username: credential(Either::A(username), "username", MAX_CREDENTIAL_LEN)?,

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::core::error::{AuthError, Invalid, NetKind, NetworkError};
+use crate::core::error::{AuthError, Invalid, NetworkError};
 
 /// A value: `v` and its JSON text.
 pub fn value_text(json: &str) -> String {
@@ -80,46 +80,9 @@ pub fn error_json(e: &AuthError) -> Value {
     Value::Object(d)
 }
 
-/// What undici puts in a network error's `cause`: Node's code for the failure, the
-/// system call that failed, and where it was going.
+/// What the face needs for a network error's `cause` (it names the kind as Node does).
 fn network_cause(n: &NetworkError) -> Value {
-    let (code, syscall) = match n.kind {
-        NetKind::ConnectionRefused => ("ECONNREFUSED", Some("connect")),
-        NetKind::HostNotFound => ("ENOTFOUND", Some("getaddrinfo")),
-        NetKind::DnsTemporary => ("EAI_AGAIN", Some("getaddrinfo")),
-        NetKind::ConnectionReset => ("ECONNRESET", Some("read")),
-        NetKind::TimedOut => ("ETIMEDOUT", Some("connect")),
-        NetKind::HostUnreachable => ("EHOSTUNREACH", Some("connect")),
-        NetKind::NetworkUnreachable => ("ENETUNREACH", Some("connect")),
-        NetKind::CertExpired => ("CERT_HAS_EXPIRED", None),
-        NetKind::CertNotYetValid => ("CERT_NOT_YET_VALID", None),
-        NetKind::CertUnknownIssuer => ("UNABLE_TO_VERIFY_LEAF_SIGNATURE", None),
-        NetKind::CertWrongName => ("ERR_TLS_CERT_ALTNAME_INVALID", None),
-        NetKind::CertBadSignature => ("CERT_SIGNATURE_FAILURE", None),
-        NetKind::CertRevoked => ("CERT_REVOKED", None),
-        NetKind::Tls => ("EPROTO", None),
-        NetKind::Other => ("UNKNOWN", None),
-    };
-    let host = n.host.as_deref().unwrap_or("");
-    let place = match n.port {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_owned(),
-    };
-    let message = match syscall {
-        Some(call) => format!("{call} {code} {place}"),
-        None => format!("{code}: {}", n.message),
-    };
-    let mut cause = json!({ "code": code, "message": message });
-    if let Some(call) = syscall {
-        cause["syscall"] = call.into();
-    }
-    if let Some(host) = &n.host {
-        cause["hostname"] = host.as_str().into();
-    }
-    if let Some(port) = n.port {
-        cause["port"] = port.into();
-    }
-    cause
+    json!({ "kind": format!("{:?}", n.kind), "hostname": n.host, "port": n.port, "message": n.message })
 }
 
 /// `e` and the descriptor of a core failure.

@@ -35,6 +35,64 @@ pub struct ApiRequest {
     pub follow_redirects: bool,
 }
 
+/// Largest request body sent to the API; Sonetel's requests are small JSON.
+pub const MAX_REQUEST_BODY: usize = 16 * 1024 * 1024;
+/// Headers that belong to the connection, not the caller (fetch forbids them too): a
+/// Host of the caller's could route the token to another site on the API's server.
+const CONNECTION_HEADERS: &[&str] = &[
+    "host",
+    "connection",
+    "content-length",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// A request's parts as the caller gave them: method, URL (or path), header names and
+/// values in turn, body.
+pub type Parts<'a> = (&'a str, &'a str, &'a [String], Option<Bytes>);
+
+impl ApiRequest {
+    /// Checks a request: on `base`'s origin, a valid method, valid headers (the
+    /// connection's own are dropped), a body of at most [`MAX_REQUEST_BODY`].
+    pub fn build(
+        base: &Url,
+        (method, url, headers, body): Parts,
+        replayable: bool,
+        follow_redirects: bool,
+    ) -> Result<ApiRequest, Invalid> {
+        let url = resolve(base, url)?;
+        let method = Method::from_bytes(method.as_bytes())
+            .map_err(|_| Invalid::new("has a method that is not valid"))?;
+        let mut map = HeaderMap::new();
+        for pair in headers.chunks(2) {
+            let [name, value] = pair else { break };
+            let bad = || Invalid::new(format!("has a header {name} that is not valid"));
+            let name = HeaderName::try_from(name.as_str()).map_err(|_| bad())?;
+            let value = HeaderValue::try_from(value.as_str()).map_err(|_| bad())?;
+            if !CONNECTION_HEADERS.contains(&name.as_str()) {
+                map.append(name, value);
+            }
+        }
+        if body.as_ref().is_some_and(|b| b.len() > MAX_REQUEST_BODY) {
+            return Err(Invalid::new(format!(
+                "has a body larger than {MAX_REQUEST_BODY} bytes"
+            )));
+        }
+        Ok(ApiRequest {
+            method,
+            url,
+            headers: map,
+            body,
+            replayable,
+            follow_redirects,
+        })
+    }
+}
+
 /// The API's answer, as it came.
 #[derive(Debug)]
 pub struct ApiResponse {
@@ -286,6 +344,29 @@ pub fn envelope(response: &ApiResponse) -> Result<String, AuthError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_keep_the_connection_headers_to_themselves() {
+        let base = Url::parse("https://public-api.sonetel.com").unwrap();
+        let headers: Vec<String> = [
+            "host",
+            "evil.example",
+            "x-ok",
+            "1",
+            "Transfer-Encoding",
+            "chunked",
+        ]
+        .map(String::from)
+        .to_vec();
+        let r = ApiRequest::build(&base, ("POST", "/x", &headers, None), true, true).unwrap();
+        assert_eq!(r.headers.len(), 1);
+        assert_eq!(r.headers["x-ok"], "1");
+        let bad = vec!["bad name".to_owned(), "v".to_owned()];
+        assert!(ApiRequest::build(&base, ("GET", "/x", &bad, None), true, true).is_err());
+        assert!(ApiRequest::build(&base, ("GE T", "/x", &[], None), true, true).is_err());
+        let big = Some(Bytes::from(vec![0u8; MAX_REQUEST_BODY + 1]));
+        assert!(ApiRequest::build(&base, ("POST", "/x", &[], big), true, true).is_err());
+    }
 
     #[test]
     fn paths_resolve_on_the_origin_only() {

@@ -467,8 +467,13 @@ fn classify(e: &reqwest::Error) -> NetKind {
                 return kind;
             }
         }
+        let text = s.to_string();
+        // A boxed error of the TLS connector does not downcast; rustls's words say it.
+        if let Some(kind) = tls_text_kind(&text) {
+            return kind;
+        }
         // hyper-util names a failed look-up "dns error"; its cause says how.
-        dns |= s.to_string() == "dns error";
+        dns |= text == "dns error";
         source = s.source();
     }
     if dns {
@@ -489,6 +494,26 @@ fn errno_kind(io: &std::io::Error) -> Option<NetKind> {
         K::HostUnreachable => NetKind::HostUnreachable,
         K::NetworkUnreachable => NetKind::NetworkUnreachable,
         _ => return None,
+    })
+}
+
+/// The kind rustls's message for a refused certificate names.
+fn tls_text_kind(text: &str) -> Option<NetKind> {
+    let (_, what) = text.split_once("invalid peer certificate: ")?;
+    Some(match what {
+        w if w.starts_with("Expired") => NetKind::CertExpired,
+        w if w.starts_with("NotValidYet") => NetKind::CertNotYetValid,
+        w if w.starts_with("UnknownIssuer") => NetKind::CertUnknownIssuer,
+        w if w.starts_with("NotValidForName")
+            || w.starts_with("certificate not valid for name") =>
+        {
+            NetKind::CertWrongName
+        }
+        w if w.starts_with("BadSignature") => NetKind::CertBadSignature,
+        w if w.starts_with("Revoked") => NetKind::CertRevoked,
+        w if w.starts_with("certificate expired") => NetKind::CertExpired,
+        w if w.starts_with("certificate not valid yet") => NetKind::CertNotYetValid,
+        _ => NetKind::Tls,
     })
 }
 
@@ -590,6 +615,20 @@ mod tests {
             .iter()
             .any(|(k, _)| *k == key(MAX_CLIENTS * 2)));
         assert!(!CLIENTS.lock().unwrap().iter().any(|(k, _)| *k == key(0)));
+    }
+
+    #[test]
+    fn certificate_refusals_by_rustls_words() {
+        let kind = |t: &str| tls_text_kind(t);
+        assert_eq!(
+            kind("client error (Connect): invalid peer certificate: UnknownIssuer"),
+            Some(NetKind::CertUnknownIssuer)
+        );
+        assert_eq!(
+            kind("invalid peer certificate: NotValidForName"),
+            Some(NetKind::CertWrongName)
+        );
+        assert_eq!(kind("connection refused"), None);
     }
 
     #[test]

@@ -55,10 +55,30 @@ function abortError(reason) {
 // The properties each code carries, as the binding sends them.
 const KIND_PROPS = ['status', 'error', 'error_description', 'retryAfterMs', 'body', 'apiCode', 'detail']
 
-/** A network failure's `cause`, shaped like Node's own system errors. */
+// Node's name for each kind of network failure the core tells apart, and the system call.
+const NETWORK_CODES = {
+  ConnectionRefused: ['ECONNREFUSED', 'connect'],
+  HostNotFound: ['ENOTFOUND', 'getaddrinfo'],
+  DnsTemporary: ['EAI_AGAIN', 'getaddrinfo'],
+  ConnectionReset: ['ECONNRESET', 'read'],
+  TimedOut: ['ETIMEDOUT', 'connect'],
+  HostUnreachable: ['EHOSTUNREACH', 'connect'],
+  NetworkUnreachable: ['ENETUNREACH', 'connect'],
+  CertExpired: ['CERT_HAS_EXPIRED'],
+  CertNotYetValid: ['CERT_NOT_YET_VALID'],
+  CertUnknownIssuer: ['UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
+  CertWrongName: ['ERR_TLS_CERT_ALTNAME_INVALID'],
+  CertBadSignature: ['CERT_SIGNATURE_FAILURE'],
+  CertRevoked: ['CERT_REVOKED'],
+  Tls: ['EPROTO'],
+}
+
+/** A network failure's `cause`, shaped like Node's own system errors (undici's `cause`). */
 function networkCause(d) {
-  const cause = new Error(String(d.message))
-  return define(cause, { code: d.code, syscall: d.syscall, hostname: d.hostname, port: d.port })
+  const [code, syscall] = hasOwn(NETWORK_CODES, d.kind) ? NETWORK_CODES[d.kind] : ['UNKNOWN']
+  const place = d.port == null ? String(d.hostname ?? '') : `${d.hostname}:${d.port}`
+  const cause = new Error(syscall === undefined ? `${code}: ${d.message}` : `${syscall} ${code} ${place}`)
+  return define(cause, { code, syscall, hostname: d.hostname ?? undefined, port: d.port ?? undefined })
 }
 
 /**

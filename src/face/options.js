@@ -200,7 +200,30 @@ function requestConfig(fields, path) {
   }
 }
 
+// The last request options as JSON: apps pass the same options (a `ca` of a few KiB among
+// them) on every call, and text made once is text not made again.
+let last
+
+/** `requestConfig` as the JSON text the binding reads. */
+function requestJson(fields, path) {
+  const c = requestConfig(fields, path)
+  if (last !== undefined && last.tokenUrl === c.tokenUrl && last.timeoutMs === c.timeoutMs &&
+      last.refresh === c.refresh && last.proxy === c.proxy && sameList(last.ca, c.ca)) {
+    return last.json
+  }
+  const json = JSON.stringify(c)
+  last = { ...c, json }
+  return json
+}
+
+function sameList(a, b) {
+  if (a === undefined || b === undefined) return a === b
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
 module.exports = {
   MAX_CREDENTIAL, MAX_TOKEN, REQUEST_OPTIONS,
-  typeName, readOptions, text, secretBytes, string, boolean, millis, signal, requestConfig,
+  typeName, readOptions, text, secretBytes, string, boolean, millis, signal, requestConfig, requestJson,
 }

@@ -6,63 +6,41 @@ const { fromText, abortError, argTypeError, argValueError } = require('./errors.
 const options = require('./options.js')
 const signals = require('./signals.js')
 
-const { parse, stringify } = JSON
-const { captureStackTrace } = Error
-const fromBase64 = (text) => Buffer.from(text, 'base64url').toString('utf8')
-const BASE64URL = /^[A-Za-z0-9_-]*={0,2}$/
+const { parse } = JSON
 
-/**
- * Sends one grant and resolves with the token endpoint's JSON, parsed. `site` is the
- * entry point, left out of an error's stack (the caller's frames stay).
- */
-async function grant(username, secret, raw, site) {
+/** The request options and signal of `raw`, checked. */
+function requestOptions(raw) {
   const fields = options.readOptions(raw, 'options', options.REQUEST_OPTIONS)
-  const config = stringify(options.requestConfig(fields, 'options'))
-  const signal = fields === undefined ? undefined : options.signal(fields, 'options')
-  if (signal !== undefined && signals.aborted(signal)) throw abortError(signals.reason(signal))
-  const text = await call(
-    (id) => binding.requestToken(channel, id, config, username, secret),
-    signals.watcher(signal, 'options'),
-  )
+  const config = options.requestJson(fields, 'options')
+  return { config, signal: fields === undefined ? undefined : options.signal(fields, 'options') }
+}
+
+/** Sends a grant; resolves with the outcome's text, or ABORTED. */
+function send({ config, signal }, username, secret) {
+  if (signal !== undefined && signals.aborted(signal)) return Promise.resolve(ABORTED)
+  return call((id) => binding.requestToken(channel, id, config, username, secret), signals.watcher(signal, 'options'))
+}
+
+/** The token in `text`, or the error it stands for, thrown with the caller's stack. */
+function settle(text, signal) {
   if (text === ABORTED) throw abortError(signals.reason(signal))
   if (text.charCodeAt(0) === 118) return parse(text.slice(1))
-  throw fromText(text, signal && signals.reason(signal), site)
+  throw fromText(text, undefined, settle)
 }
 
 /** @type {typeof import('../../index').createAccessToken} */
 async function createAccessToken(username, password, opts) {
   const user = options.text(username, 'username')
   const secret = options.secretBytes(password, 'password')
-  try {
-    return await grant(user, secret, opts, createAccessToken)
-  } catch (e) {
-    throw restack(e, createAccessToken)
-  }
+  const request = requestOptions(opts)
+  return settle(await send(request, user, secret), request.signal)
 }
 
 /** @type {typeof import('../../index').refreshAccessToken} */
 async function refreshAccessToken(refreshToken, opts) {
   const token = options.text(refreshToken, 'refreshToken', options.MAX_TOKEN)
-  try {
-    return await grant(undefined, token, opts, refreshAccessToken)
-  } catch (e) {
-    throw restack(e, refreshAccessToken)
-  }
-}
-
-/**
- * An error made below the entry point, given the stack of this moment: the entry point
- * resumed after its await, under the caller's async frames.
- */
-function restack(error, site) {
-  if (captureStackTrace && typeof error === 'object' && error !== null) {
-    try {
-      captureStackTrace(error, site)
-    } catch {
-      // A frozen error keeps the stack it has.
-    }
-  }
-  return error
+  const request = requestOptions(opts)
+  return settle(await send(request, undefined, token), request.signal)
 }
 
 /** @type {typeof import('../../index').decodeAccessToken} */
@@ -73,11 +51,17 @@ function decodeAccessToken(token) {
   const first = token.indexOf('.')
   const second = first < 0 ? -1 : token.indexOf('.', first + 1)
   if (second < 0 || token.indexOf('.', second + 1) >= 0) throw refuse('it does not have three parts')
-  const payload = token.slice(first + 1, second)
-  if (payload.length === 0 || !BASE64URL.test(payload)) throw refuse('the payload is not base64url')
+  let end = second
+  while (end > first + 1 && token.charCodeAt(end - 1) === 61 /* = */ && second - end < 2) end--
+  const length = end - first - 1
+  // The decoder skips what is not base64: a payload that decodes short had some.
+  const bytes = Buffer.from(token.slice(first + 1, end), 'base64url')
+  if (length === 0 || length % 4 === 1 || bytes.length !== Math.floor((length * 3) / 4)) {
+    throw refuse('the payload is not base64url')
+  }
   let claims
   try {
-    claims = parse(fromBase64(payload))
+    claims = parse(bytes.toString('utf8'))
   } catch {
     throw refuse('the payload is not JSON')
   }
@@ -87,4 +71,4 @@ function decodeAccessToken(token) {
   return claims
 }
 
-module.exports = { createAccessToken, refreshAccessToken, decodeAccessToken, restack }
+module.exports = { createAccessToken, refreshAccessToken, decodeAccessToken }
