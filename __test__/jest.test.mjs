@@ -16,7 +16,7 @@ test('Jest 29 (default testEnvironment: node) can use the package: options, mana
     fs.mkdirSync(path.join(project, 'node_modules'))
     fs.symlinkSync(root, path.join(project, 'node_modules', 'sonetel-auth'), 'dir')
     fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'app', private: true }))
-    fs.copyFileSync(path.join(root, '__test__', 'jest', 'sonetel.test.js'), path.join(project, 'sonetel.test.js'))
+    fs.copyFileSync(path.join(root, '__test__', 'jest', 'sonetel.jest.js'), path.join(project, 'sonetel.test.js'))
     const run = spawnSync(process.execPath, [path.join(root, 'node_modules', 'jest', 'bin', 'jest.js'), '--ci', '--runInBand', '--rootDir', project], {
       cwd: project, encoding: 'utf8', env: { ...process.env, SONETEL_TESTING: path.join(root, 'testing'), NO_PROXY: '127.0.0.1,localhost' }, timeout: 240_000,
     })

@@ -34,7 +34,8 @@ after(async () => {
 
 test('the main package ships only what a user needs', () => {
   const files = tarballs.main.files.map((f) => f.path).sort()
-  assert.deepEqual(files, ['CHANGELOG.md', 'LICENSE', 'README.md', 'bin/sonetel-auth.js', 'index.d.ts', 'index.js', 'package.json'])
+  const face = fs.readdirSync(path.join(root, 'src', 'face')).map((f) => `src/face/${f}`)
+  assert.deepEqual(files, ['CHANGELOG.md', 'LICENSE', 'README.md', 'bin/sonetel-auth.js', 'index.d.ts', 'index.js', 'package.json', ...face].sort())
   // `napi pre-publish` (prepublishOnly) adds the npm/<platform> packages as optional
   // dependencies at publish time; this platform must be one of them.
   const plat = JSON.parse(fs.readFileSync(path.join(platformPackage().dir, 'package.json'), 'utf8'))

@@ -1,4 +1,5 @@
-// Run by __test__/jest.test.mjs in a project of its own, with Jest 29's defaults
+// Run by __test__/jest.test.mjs (copied into a project of its own as sonetel.test.js; named
+// so that node --test does not take it for one of its own), with Jest 29's defaults
 // (testEnvironment: node): every object below is made in Jest's realm, not Node's.
 const path = require('node:path')
 const { createAccessToken, TokenManager, SonetelAuthError, isSonetelAuthError } = require('sonetel-auth')
