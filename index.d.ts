@@ -371,6 +371,7 @@ export declare class TokenManager {
    * `ERR_SONETEL_API` (`status`, `apiCode`, `detail`), whatever its HTTP status; any
    * other non-2xx answer with `ERR_SONETEL_HTTP`. `json` is sent as the body (and makes
    * the method `POST` unless `method` says otherwise); `query` adds to the query string.
+   * A `HEAD` request resolves with `null` on a 2xx answer.
    *
    * @example
    * ```ts

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
+import http from 'node:http'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -179,7 +180,7 @@ describe('callbacks', () => {
       assert.equal(out.status, 0, `run ${run}: ${out.stderr}`)
       const result = JSON.parse(out.stdout.trim().split('\n').pop())
       assert.ok(result.events > 0, 'onEvent was called')
-      assert.equal(result.onTokenFailed, 2, 'both onToken failures were reported')
+      assert.equal(result.onTokenFailed, 3, 'every onToken failure was reported')
     }
   })
 
@@ -231,6 +232,85 @@ describe('close()', () => {
       server.accessTokenLifetime = 86400
       fs.rmSync(dir, { recursive: true, force: true })
     }
+  })
+})
+
+describe('close() under way', () => {
+  test('a token that arrives while close() is called is never handed out, and onToken is not called after', async () => {
+    let onToken = 0
+    const m = manager({ onToken: () => { onToken++ } })
+    server.fault('delay', { times: 1, ms: 100 })
+    const first = m.getAccessToken().catch((e) => e)
+    // The token arrives while this thread is busy: its event waits in the queue.
+    const until = Date.now() + 600
+    while (Date.now() < until) { /* busy */ }
+    await m.close()
+    assert.equal((await first).code, 'ERR_SONETEL_CLOSED')
+    await new Promise((r) => setTimeout(r, 50))
+    await rejection(m.getAccessToken(), 'ERR_SONETEL_CLOSED')
+    assert.deepEqual(m.toJSON(), { cached: false })
+    assert.equal(onToken, 0)
+  })
+
+  test('close() ends the API requests under way at once: their connections close', async () => {
+    const closed = []
+    const hang = http.createServer((req) => { req.socket.on('close', () => closed.push(req.url)) })
+    await new Promise((r) => hang.listen(0, '127.0.0.1', r))
+    try {
+      const m = manager({ apiUrl: `http://127.0.0.1:${hang.address().port}`, timeoutMs: 60_000 })
+      await m.getAccessToken()
+      const calls = [m.api('/via-api').catch((e) => e), m.fetch('/via-fetch').catch((e) => e)]
+      while (closed.length === 0 && hang.connections === 0) await new Promise((r) => setTimeout(r, 5))
+      await new Promise((r) => setTimeout(r, 50))
+      await m.close()
+      for (const err of await Promise.all(calls)) assert.equal(err.code, 'ERR_SONETEL_CLOSED')
+      const started = Date.now()
+      while (closed.length < 2 && Date.now() - started < 10_000) await new Promise((r) => setTimeout(r, 10))
+      assert.deepEqual(closed.sort(), ['/via-api', '/via-fetch'], 'both connections closed long before the 60 s deadline')
+    } finally {
+      hang.closeAllConnections()
+      await new Promise((r) => hang.close(r))
+    }
+  })
+})
+
+describe('odd calls', () => {
+  test('a method taken off a manager rejects (or throws) with ERR_INVALID_ARG_TYPE', async () => {
+    const m = manager()
+    const { getAccessToken, api, close, invalidate } = m
+    await rejection(getAccessToken(), 'ERR_INVALID_ARG_TYPE')
+    await rejection(api('/x'), 'ERR_INVALID_ARG_TYPE')
+    await rejection(close.call({}), 'ERR_INVALID_ARG_TYPE')
+    assert.throws(() => invalidate(), { code: 'ERR_INVALID_ARG_TYPE' })
+  })
+
+  test('manager.fetch with an init whose getter or Proxy trap throws rejects with ERR_INVALID_ARG_VALUE', async () => {
+    const m = manager()
+    const getter = Object.defineProperty({}, 'method', { enumerable: true, get() { throw new Error('boom') } })
+    await rejection(m.fetch('/test/echo', getter), 'ERR_INVALID_ARG_VALUE')
+    await rejection(m.fetch('/test/echo', new Proxy({}, { ownKeys() { throw new Error('boom') } })), 'ERR_INVALID_ARG_VALUE')
+    // As the global fetch, an input object is its text.
+    const res = await m.fetch({ toString: () => `${api.origin}/test/echo` })
+    assert.equal(res.status, 200)
+  })
+
+  test('manager.api reads nothing from Object.prototype: a polluted method, json or query changes nothing', async () => {
+    const m = manager()
+    await m.getAccessToken()
+    Object.assign(Object.prototype, { method: 'DELETE', json: { injected: true }, query: { leaked: 'yes' } })
+    let echo
+    try {
+      echo = await m.api('/test/echo')
+    } finally {
+      for (const k of ['method', 'json', 'query']) delete Object.prototype[k]
+    }
+    assert.deepEqual(echo, { method: 'GET', contentType: null, body: '', query: '' })
+  })
+
+  test('api() with HEAD resolves with null; an aborted signal rejects even with a cached token', async () => {
+    const m = manager()
+    assert.equal(await m.api('/account/{acc_id}', { method: 'HEAD' }), null)
+    await rejection(m.getAccessToken({ signal: AbortSignal.abort() }), 'ABORT_ERR')
   })
 })
 

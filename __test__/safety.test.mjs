@@ -94,7 +94,10 @@ describe('the addon loaded only in worker threads', () => {
 
 describe('a hostile environment', () => {
   const scenario = async (name) => {
-    const out = clean(await child('hostile.cjs', [name], {}, 120_000), name)
+    const run = await child('hostile.cjs', [name], {}, 120_000)
+    // A getter that re-enters a call must not recurse (it did, when the face read globals per call).
+    assert.doesNotMatch(run.stderr, /Maximum call stack|Exception in PromiseRejectCallback/, `${name}: ${run.stderr.slice(0, 500)}`)
+    const out = clean(run, name)
     for (const o of out.outcomes) assert.equal(o.settled, true, `${name}: "${o.label}" never settled`)
     assert.deepEqual(out.uncaught, [], `${name}: uncaught exceptions`)
     assert.deepEqual(out.unhandled, [], `${name}: unhandled rejections`)
@@ -105,6 +108,13 @@ describe('a hostile environment', () => {
     const out = await scenario('polluted-tokenUrl')
     assert.equal(out.extra.attackerRequests, 0, 'the polluted tokenUrl got requests')
     for (const o of out.outcomes) assert.notEqual(o.how, 'resolved', `${o.label} used the polluted URL`)
+  })
+
+  test('Object.prototype.toJSON never redirects the credentials (options cross as JSON)', async () => {
+    const out = await scenario('polluted-toJSON')
+    assert.equal(out.extra.attackerRequests, 0, 'the password went to the polluted tokenUrl')
+    assert.equal(out.by.createAccessToken.how, 'resolved')
+    assert.equal(out.by.manager.how, 'resolved')
   })
 
   test('Object.prototype.onToken never receives a token', async () => {
@@ -157,6 +167,10 @@ describe('a hostile environment', () => {
 
   test('throwing setters on Object.prototype (code, status, cause, name, …): every call settles with our code', async () => {
     everyFailure(await scenario('throwing-setters'))
+  })
+
+  test('Object.prototype.get (every descriptor an accessor): errors still carry code, name and cause', async () => {
+    everyFailure(await scenario('descriptor-get'))
   })
 
   test('a frozen Error.prototype: errors still carry code, name and cause', async () => {

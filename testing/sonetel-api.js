@@ -47,7 +47,8 @@ async function startSonetelApi({ tokens }) {
       return failed(res, code, detail, status)
     }
     const account = /^\/account\/([^/]+)(\/phonenumbersubscription)?\/?$/.exec(url.pathname)
-    if (account && req.method === 'GET') {
+    // As Spring does, a GET route answers HEAD too (Node sends no body for it).
+    if (account && (req.method === 'GET' || req.method === 'HEAD')) {
       if (account[1] !== String(who.accId)) return failed(res, 'ACCESS_DENIED', `No access to account ${account[1]}`)
       if (account[2]) return success(res, [{ phone_number: '+46850000000', status: 'active' }])
       return success(res, { account_id: who.accId, user_id: who.userId, email: who.email, currency: 'EUR', credit_balance: '12.50' })

@@ -9,11 +9,26 @@ const { defineProperty, hasOwn } = Object
 const { parse } = JSON
 const captureStackTrace = Error.captureStackTrace
 
-const PROPS = { writable: true, enumerable: true, configurable: true }
+/**
+ * `object` with no prototype: what Object.prototype carries (a `get` that would make a
+ * descriptor an accessor, a `then` that would make a result a thenable) is not in it.
+ * @template T
+ * @param {T} object
+ * @returns {T}
+ */
+function bare(object) {
+  return Object.setPrototypeOf(object, null)
+}
+
+/** A data property's descriptor. */
+function data(value, enumerable = true) {
+  return bare({ value, writable: true, enumerable, configurable: true })
+}
 
 function define(target, props) {
-  for (const name in props) {
-    if (hasOwn(props, name) && props[name] !== undefined) defineProperty(target, name, { ...PROPS, value: props[name] })
+  for (const name of Object.keys(props)) {
+    const value = props[name]
+    if (value !== undefined) defineProperty(target, name, data(value))
   }
   return target
 }
@@ -30,11 +45,11 @@ class SonetelAuthError extends Error {
    * @param {unknown} [cause]
    */
   constructor(message, code, props, cause) {
-    super(message, cause === undefined ? undefined : { cause })
+    super(message, cause === undefined ? undefined : bare({ cause }))
     define(this, { code, ...props })
   }
 }
-defineProperty(SonetelAuthError.prototype, 'name', { value: 'SonetelAuthError', writable: true, configurable: true })
+defineProperty(SonetelAuthError.prototype, 'name', data('SonetelAuthError', false))
 
 /** @param {string} message */
 function argTypeError(message) {
@@ -48,7 +63,7 @@ function argValueError(message) {
 
 /** What a cancelled call rejects with: `cause` is the signal's reason. */
 function abortError(reason) {
-  const error = new Error('The operation was aborted', reason === undefined ? undefined : { cause: reason })
+  const error = new Error('The operation was aborted', reason === undefined ? undefined : bare({ cause: reason }))
   return define(error, { code: 'ABORT_ERR', name: 'AbortError' })
 }
 
@@ -99,7 +114,7 @@ function fromText(text, reason, site) {
   else {
     const props = Object.create(null)
     for (const name of KIND_PROPS) if (hasOwn(d, name)) props[name] = d[name]
-    const cause = d.cause ? networkCause(d.cause) : undefined
+    const cause = hasOwn(d, 'cause') && d.cause ? networkCause(d.cause) : undefined
     error = new SonetelAuthError(String(d.message), String(d.code), props, cause)
   }
   if (site !== undefined && captureStackTrace) captureStackTrace(error, site)
@@ -153,4 +168,4 @@ function isSonetelAuthError(value) {
   }
 }
 
-module.exports = { SonetelAuthError, argTypeError, argValueError, abortError, fromText, isSonetelAuthError, define }
+module.exports = { SonetelAuthError, argTypeError, argValueError, abortError, fromText, isSonetelAuthError, define, bare, data }

@@ -6,6 +6,7 @@
 const { Request, Response, Headers, URL } = globalThis
 const { hasOwn, keys, defineProperty, create } = Object
 const { isView } = ArrayBuffer
+const { bare, data } = require('./errors.js')
 
 /** Largest request body sent; Sonetel's requests are small JSON. */
 const MAX_REQUEST_BODY = 16 * 1024 * 1024
@@ -24,7 +25,7 @@ async function readBody(stream, signal, limit) {
   const onAbort = () => stop(null)
   if (signal) {
     if (signal.aborted) onAbort()
-    else signal.addEventListener('abort', onAbort, { once: true })
+    else signal.addEventListener('abort', onAbort, bare({ once: true }))
   }
   const chunks = []
   let size = 0
@@ -48,7 +49,7 @@ async function readBody(stream, signal, limit) {
 
 // An argument fetch's rules refuse, in our words, which never quote the value (a URL's
 // password, a header's secret). `type` marks a wrong type rather than value.
-const refuse = (error, type = false) => ({ error, type })
+const refuse = (error, type = false) => bare({ error, type, aborted: false })
 
 /** Which part of `init` a Request refused. */
 function refusal(url, own) {
@@ -63,31 +64,41 @@ function refusal(url, own) {
 
 /**
  * fetch's arguments as plain parts: `{ url, method, headers, body, replayable, signal,
- * redirect }`, or `{ error, type }` for arguments fetch refuses.
+ * redirect }`, or `{ error, type }` for arguments fetch refuses, or `{ aborted }`.
+ * @returns {Promise<any>}
  */
 async function prepare(input, init, base) {
+  if (typeof input !== 'string' && (typeof input !== 'object' || input === null)) {
+    return refuse('input must be a string, a URL or a Request', true)
+  }
   let url
-  if (typeof input === 'string') {
-    try { url = new URL(input, base) } catch { return refuse('input is not a valid URL or path') }
-  } else if (input instanceof URL) url = new URL(input.href)
-  else if (input instanceof Request) url = new URL(input.url)
-  else return refuse('input must be a string, a URL or a Request', true)
+  const isRequest = input instanceof Request
+  try {
+    // As fetch: a Request's URL, else the input as text (a URL, or anything with a toString).
+    url = new URL(isRequest ? input.url : typeof input === 'string' ? input : String(input), base)
+  } catch {
+    return refuse('input is not a valid URL or path')
+  }
   if (url.username !== '' || url.password !== '') return refuse('input must not carry a user name or password')
   url.hash = ''
   // Own properties only: what Object.prototype carries is not the caller's init.
   const own = create(null)
   if (init !== undefined && init !== null) {
-    if (typeof init !== 'object') return refuse('init must be an object', true)
-    for (const k of keys(init)) own[k] = init[k]
+    if (typeof init !== 'object' && typeof init !== 'function') return refuse('init must be an object', true)
+    try {
+      for (const k of keys(init)) own[k] = init[k]
+    } catch {
+      return refuse('init could not be read (a getter or a Proxy trap threw)')
+    }
   }
   let request
   try {
-    request = new Request(input instanceof Request ? input : url.href, own)
+    request = new Request(isRequest ? input : url.href, own)
   } catch {
     return refusal(url.href, own)
   }
-  const canReplay = hasOwn(own, 'body') ? replayable(own.body) : !(input instanceof Request && input.body !== null)
-  const signal = hasOwn(own, 'signal') ? own.signal ?? undefined : input instanceof Request ? input.signal : undefined
+  const canReplay = hasOwn(own, 'body') ? replayable(own.body) : !(isRequest && input.body !== null)
+  const signal = hasOwn(own, 'signal') ? own.signal ?? undefined : isRequest ? input.signal : undefined
   let body = null
   if (request.body !== null) {
     try {
@@ -95,11 +106,12 @@ async function prepare(input, init, base) {
     } catch (e) {
       return refuse(String(e?.message ?? 'body could not be read'))
     }
-    if (body === null) return { aborted: true, signal }
+    if (body === null) return bare({ aborted: true, signal })
   }
   const headers = []
   for (const [name, value] of request.headers) headers.push(name, value)
-  return { url: url.href, method: request.method, headers, body, replayable: canReplay, signal, redirect: request.redirect }
+  // What an async function returns must not be a thenable through Object.prototype.
+  return bare({ url: url.href, method: request.method, headers, body, replayable: canReplay, signal, redirect: request.redirect, error: undefined, type: false, aborted: false })
 }
 
 const nullBodyStatus = (status) => status === 204 || status === 205 || status === 304
@@ -109,8 +121,8 @@ function respond(meta, body) {
   const response = new Response(nullBodyStatus(meta.status) ? null : body, {
     status: meta.status, statusText: meta.statusText, headers: meta.headers,
   })
-  defineProperty(response, 'url', { value: meta.url, enumerable: true })
-  defineProperty(response, 'redirected', { value: meta.redirected, enumerable: true })
+  defineProperty(response, 'url', data(meta.url))
+  defineProperty(response, 'redirected', data(meta.redirected))
   return response
 }
 

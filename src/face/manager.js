@@ -7,8 +7,8 @@
 
 const { debuglog } = require('node:util')
 const { performance } = require('node:perf_hooks')
-const { binding, channel, call, listen, forget, newId, ABORTED } = require('./native.js')
-const { SonetelAuthError, fromText, abortError, argTypeError, argValueError } = require('./errors.js')
+const { binding, channel, call, cancel, listen, forget, newId, internalText, ABORTED } = require('./native.js')
+const { SonetelAuthError, fromText, abortError, argTypeError, argValueError, bare, data } = require('./errors.js')
 const options = require('./options.js')
 const signals = require('./signals.js')
 const { prepare, respond, MAX_REQUEST_BODY } = require('./fetch.js')
@@ -16,10 +16,15 @@ const { decodeAccessToken } = require('./token.js')
 
 const { parse, stringify } = JSON
 const { freeze } = Object
+const NativePromise = Promise
 const promiseThen = Promise.prototype.then
-// Taken at load: a test framework's fake timers replace the global `performance`, and a
-// token must not outlive its real deadline because a test froze the clock.
+const rejected = Promise.reject.bind(Promise)
+// Taken at load: a test framework's fake timers replace the global `performance` and
+// `Date`, and a token must not outlive its real deadline because a test froze the clock.
+// The monotonic clock stops while the machine sleeps (or a VM or serverless sandbox is
+// frozen) and the wall clock does not: a token is handed out while both say it may be.
 const monotonic = performance.now.bind(performance)
+const wallClock = Date.now
 const debug = debuglog('sonetel-auth')
 
 const MANAGER_OPTIONS = [
@@ -31,17 +36,40 @@ const CALL_OPTIONS = ['signal']
 const API_OPTIONS = ['method', 'query', 'json', 'signal']
 const API_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
 const DEFAULT_API_URL = 'https://public-api.sonetel.com'
-const CLOSED = 'e' + stringify({ code: 'ERR_SONETEL_CLOSED', message: 'the token manager is closed' })
+const CLOSED = 'e{"code":"ERR_SONETEL_CLOSED","message":"the token manager is closed"}'
+const NO_OPTIONS = Object.freeze(Object.create(null))
 
 // A manager nobody holds any more stops listening for its events.
 const listeners = new FinalizationRegistry(forget)
 
 /**
- * A token as the face knows it: `id` and `fresh` (a `monotonic()` deadline) for the
- * current one, `whole` (every field) when it crossed, `managed` once `getToken` made it.
- * @typedef {{ id: number, access: string, header: string, fresh: number, expiresAt: number | null,
- *   whole: Record<string, unknown> | undefined, managed?: import('../../index').ManagedToken }} Known
+ * A token as the face knows it: handed out without asking until `fresh` (by `monotonic()`)
+ * and `wall` (by the wall clock), whichever comes first; `whole` (every field) when it
+ * crossed, `managed` once `getToken` made it.
  */
+class Known {
+  /**
+   * @param {number} id
+   * @param {string} access
+   * @param {number} fresh
+   * @param {number} wall
+   * @param {number | null} expiresAt
+   * @param {Record<string, unknown> | undefined} whole
+   */
+  constructor(id, access, fresh, wall, expiresAt, whole) {
+    this.id = id
+    this.access = access
+    this.header = `Bearer ${access}`
+    this.fresh = fresh
+    this.wall = wall
+    this.expiresAt = expiresAt
+    this.whole = whole
+    /** @type {import('../../index').ManagedToken | undefined} */
+    this.managed = undefined
+  }
+}
+// Async functions resolve with these: an Object.prototype.then must not make them thenables.
+Object.setPrototypeOf(Known.prototype, null)
 
 /** What the face knows of a manager's tokens; shared with its event listener. */
 class TokenState {
@@ -53,6 +81,7 @@ class TokenState {
     this.onToken = onToken
     this.onEvent = onEvent
     this.password = password
+    this.closed = false
   }
 
   /**
@@ -61,40 +90,40 @@ class TokenState {
    */
   adopt(d) {
     const latest = this.latest
+    // Only own fields: what Object.prototype carries is not the native side's.
+    const whole = Object.hasOwn(d, 'j') ? d.j : undefined
     if (latest !== undefined && d.id <= latest.id) {
-      if (d.id === latest.id && latest.whole === undefined && d.j !== undefined) latest.whole = d.j
-      return d.id === latest.id ? latest : { id: d.id, access: d.a, header: `Bearer ${d.a}`, fresh: 0, expiresAt: d.x, whole: d.j }
+      if (d.id === latest.id && latest.whole === undefined) latest.whole = whole
+      if (d.id === latest.id) return latest
+      return new Known(d.id, d.a, 0, 0, d.x, whole)
     }
-    this.latest = {
-      id: d.id,
-      access: d.a,
-      header: `Bearer ${d.a}`,
-      // The native side's "handed out without asking" window, on a clock that only goes on.
-      fresh: d.f === null ? Infinity : monotonic() + d.f,
-      expiresAt: d.x,
-      whole: d.j,
-      managed: undefined,
-    }
-    return this.latest
+    // The native side's "handed out without asking" window, on both clocks.
+    const now = monotonic()
+    const known = d.f === null
+      ? new Known(d.id, d.a, Infinity, Infinity, d.x, whole)
+      : new Known(d.id, d.a, now + d.f, wallClock() + d.f, d.x, whole)
+    if (!this.closed) this.latest = known
+    return known
   }
 
   /** The token to hand out without asking, if there is one. */
   fresh() {
     const latest = this.latest
-    if (latest !== undefined && latest.id > this.floor && monotonic() < latest.fresh) return latest
+    if (latest !== undefined && latest.id > this.floor && monotonic() < latest.fresh && wallClock() < latest.wall) return latest
     return undefined
   }
 
   /** An event from the native side (JSON text). */
   receive(text) {
+    if (this.closed) return
     const event = parse(text)
     if (event.type === 'invalidated') {
       if (event.id > this.floor) this.floor = event.id
       return
     }
     let token
-    if (event.d !== undefined) {
-      token = event.d.j
+    if (Object.hasOwn(event, 'd')) {
+      token = Object.hasOwn(event.d, 'j') ? event.d.j : undefined
       this.adopt(event.d)
       delete event.d
     }
@@ -134,8 +163,20 @@ class TokenState {
     if (result === null || (typeof result !== 'object' && typeof result !== 'function')) return
     const onRejected = (e) => { failed(this.messageOf(e, token)) }
     // A real promise gets the intrinsic `then`: its own `then` or `catch` may be anything.
-    if (result instanceof Promise) {
-      promiseThen.call(result, undefined, onRejected)
+    if (result instanceof NativePromise) {
+      try {
+        promiseThen.call(result, undefined, onRejected)
+      } catch {
+        // Its `constructor` (or species) threw. Shadowed by the intrinsic Promise for the
+        // moment of `then`, so that the rejection is still handled.
+        try {
+          Object.defineProperty(result, 'constructor', data(NativePromise, false))
+          promiseThen.call(result, undefined, onRejected)
+          Reflect.deleteProperty(result, 'constructor')
+        } catch {
+          failed('the returned promise could not be watched')
+        }
+      }
       return
     }
     let then
@@ -193,7 +234,7 @@ class TokenManager {
   #id
   #apiUrl
   /** The settle functions of calls under way, for close(). */
-  #calls = new Set()
+  #calls = new Map()
   /** @type {Promise<void> | undefined} */
   #closing = undefined
 
@@ -232,10 +273,10 @@ class TokenManager {
     const id = newId()
     let native
     try {
-      native = new binding.NativeManager(channel, id, stringify(config), username, password, storeSecret, token)
+      native = new binding.NativeManager(channel, id, options.encode(config), username, password, storeSecret, token)
     } catch (e) {
-      const text = typeof e?.message === 'string' && e.message.charCodeAt(0) === 101 ? e.message : `e${stringify({ code: 'ERR_SONETEL_INTERNAL', message: String(e?.message) })}`
-      throw fromText(text)
+      const message = e?.message
+      throw fromText(typeof message === 'string' && message.charCodeAt(0) === 101 ? message : internalText(String(message)))
     }
     const state = new TokenState(onToken, onEvent, typeof password === 'string' ? password : undefined)
     listen(id, (text) => state.receive(text))
@@ -248,23 +289,40 @@ class TokenManager {
     if (current != null) state.adopt(parse(current.slice(1)))
   }
 
+  /** Throws for a method taken off a manager and called on something else. */
+  static #check(that, method) {
+    if (typeof that !== 'object' || that === null || !(#state in that)) {
+      throw argTypeError(`TokenManager.prototype.${method} must be called on a TokenManager`)
+    }
+  }
+
+  /** The signal of a call's options; an aborted one ends the call before anything. */
+  static #signal(opts) {
+    const signal = opts === undefined ? undefined : callSignal(opts)
+    if (signal !== undefined && signals.aborted(signal)) throw abortError(signals.reason(signal))
+    return signal
+  }
+
   /** @param {import('../../index').CallOptions | undefined} opts */
   async getAccessToken(opts) {
-    const signal = opts === undefined ? undefined : callSignal(opts)
+    TokenManager.#check(this, 'getAccessToken')
+    const signal = TokenManager.#signal(opts)
     const known = this.#state.fresh() ?? await this.#token(signal, false)
     return known.access
   }
 
   /** @param {import('../../index').CallOptions | undefined} opts */
   async authorizationHeader(opts) {
-    const signal = opts === undefined ? undefined : callSignal(opts)
+    TokenManager.#check(this, 'authorizationHeader')
+    const signal = TokenManager.#signal(opts)
     const known = this.#state.fresh() ?? await this.#token(signal, false)
     return known.header
   }
 
   /** @param {import('../../index').CallOptions | undefined} opts */
   async getToken(opts) {
-    const signal = opts === undefined ? undefined : callSignal(opts)
+    TokenManager.#check(this, 'getToken')
+    const signal = TokenManager.#signal(opts)
     let known = this.#state.fresh()
     if (known === undefined || known.whole === undefined) known = await this.#token(signal, true)
     return (known.managed ??= managedToken(known))
@@ -273,7 +331,6 @@ class TokenManager {
   /** A token from the native side: the cached one, or the fetch's. */
   async #token(signal, whole) {
     if (this.#closing !== undefined) throw closedError()
-    if (signal !== undefined && signals.aborted(signal)) throw abortError(signals.reason(signal))
     const state = this.#state
     const known = state.latest === undefined ? -1 : state.latest.id
     const native = this.#native
@@ -285,6 +342,7 @@ class TokenManager {
 
   /** @param {string} [staleAccessToken] */
   invalidate(staleAccessToken) {
+    TokenManager.#check(this, 'invalidate')
     const stale = staleAccessToken === undefined || staleAccessToken === null
       ? undefined
       : options.text(staleAccessToken, 'staleAccessToken', options.MAX_TOKEN)
@@ -301,6 +359,7 @@ class TokenManager {
    * @param {RequestInit} [init]
    */
   async fetch(input, init) {
+    TokenManager.#check(this, 'fetch')
     if (this.#closing !== undefined) throw closedError()
     const prepared = await prepare(input, init, this.#apiUrl)
     if (prepared.error !== undefined) {
@@ -315,7 +374,7 @@ class TokenManager {
         prepared.replayable, prepared.redirect === 'follow'),
       signals.watcher(signal ?? undefined, 'init'),
       this.#calls,
-      (text, id) => (text.charCodeAt(0) === 118 ? { text, body: channel.takeBody(id) } : text),
+      (text, id) => (text.charCodeAt(0) === 118 ? bare({ text, body: channel.takeBody(id) }) : text),
     )
     if (outcome === ABORTED) throw signals.reason(signal)
     if (typeof outcome === 'string') throw fromText(outcome)
@@ -335,9 +394,10 @@ class TokenManager {
    * @param {import('../../index').ApiOptions} [opts]
    */
   async api(path, opts) {
+    TokenManager.#check(this, 'api')
     if (typeof path !== 'string') throw argTypeError(`path must be a string, received ${options.typeName(path)}`)
     if (path.length > 8192) throw argValueError('path is longer than 8192 characters')
-    const fields = options.readOptions(opts, 'options', API_OPTIONS) ?? {}
+    const fields = options.readOptions(opts, 'options', API_OPTIONS) ?? NO_OPTIONS
     let url
     try {
       url = new URL(path, this.#apiUrl)
@@ -386,15 +446,24 @@ class TokenManager {
    * native side has let go of them.
    */
   close() {
+    try {
+      TokenManager.#check(this, 'close')
+    } catch (e) {
+      return rejected(e)
+    }
     if (this.#closing !== undefined) return this.#closing
+    // From now on nothing the native side says reaches this manager: no token is cached
+    // again, no event or onToken is called.
+    this.#state.closed = true
     this.#state.latest = undefined
-    for (const settle of [...this.#calls]) settle(CLOSED)
+    forget(this.#id)
+    listeners.unregister(this)
+    for (const [id, settle] of [...this.#calls]) {
+      cancel(id)
+      settle(CLOSED)
+    }
     const native = this.#native
-    const id = this.#id
-    this.#closing = call((callId) => native.close(callId)).then(() => {
-      forget(id)
-      listeners.unregister(this)
-    })
+    this.#closing = call((id) => native.close(id)).then(() => undefined)
     return this.#closing
   }
 
@@ -405,6 +474,7 @@ class TokenManager {
 
   /** What `JSON.stringify(manager)` shows: no secret, only whether a token is cached. */
   toJSON() {
+    TokenManager.#check(this, 'toJSON')
     const latest = this.#state.latest
     return { cached: latest !== undefined && latest.id > this.#state.floor }
   }

@@ -51,6 +51,9 @@ function load() {
 }
 
 const binding = load()
+// Intrinsics as they were at load: a getter on globalThis must not run inside a call.
+const { stringify } = JSON
+const NativePromise = Promise
 
 /** What a call settles with when its signal fired first. */
 const ABORTED = Symbol('aborted')
@@ -92,18 +95,18 @@ function forget(id) {
 
 /** Text for a failure of the binding itself: a call must settle whatever happens. */
 function internalText(message) {
-  return 'e' + JSON.stringify({ code: 'ERR_SONETEL_INTERNAL', message: `internal error in sonetel-auth: ${message}` })
+  return `e{"code":"ERR_SONETEL_INTERNAL","message":${stringify(`internal error in sonetel-auth: ${message}`)}}`
 }
 
 /**
  * Runs `start(id)`: it returns the outcome's text now, or nothing and the outcome comes
  * through the channel. Resolves with the text (or what `collect(text, id)` makes of it,
  * while the batch is being delivered), or with ABORTED when `watch(onAbort)` (the
- * caller's signal) fires first; never rejects for a failure of the call. `group`, a Set,
- * holds the settle functions of the calls under way, so that an owner can end them.
+ * caller's signal) fires first; never rejects for a failure of the call. `group`, a Map,
+ * holds the settle functions of the calls under way by id, so that an owner can end them.
  */
 function call(start, watch, group, collect) {
-  return new Promise((resolve) => {
+  return new NativePromise((resolve) => {
     const id = newId()
     let unwatch
     let done = false
@@ -111,7 +114,7 @@ function call(start, watch, group, collect) {
       if (done) return
       done = true
       if (waiting.delete(id) && --running === 0) hold(false)
-      if (group !== undefined) group.delete(finish)
+      if (group !== undefined) group.delete(id)
       if (unwatch !== undefined) unwatch()
       resolve(outcome)
     }
@@ -122,16 +125,22 @@ function call(start, watch, group, collect) {
       })
       if (done) return
     }
-    waiting.set(id, collect === undefined ? finish : (text) => finish(collect(text, id)))
-    if (group !== undefined) group.add(finish)
-    if (running++ === 0) hold(true)
     let now
     try {
       now = start(id)
     } catch (e) {
       now = internalText(String(e?.message ?? e))
     }
-    if (now != null) finish(collect === undefined ? now : collect(now, id))
+    if (now != null) {
+      finish(collect === undefined ? now : collect(now, id))
+      return
+    }
+    // Aborted while it started: the call was cancelled, nothing is to come.
+    if (done) return
+    // Results are delivered on this thread, later: registering now is in time.
+    waiting.set(id, collect === undefined ? finish : (text) => finish(collect(text, id)))
+    if (group !== undefined) group.set(id, finish)
+    if (running++ === 0) hold(true)
   })
 }
 
@@ -151,4 +160,4 @@ function cancel(id) {
   }
 }
 
-module.exports = { binding, channel, call, listen, forget, newId, internalText, ABORTED }
+module.exports = { binding, channel, call, cancel, listen, forget, newId, internalText, ABORTED }

@@ -8,6 +8,7 @@
 const { argTypeError, argValueError } = require('./errors.js')
 
 const { getPrototypeOf, getOwnPropertyDescriptor, keys, create } = Object
+const { stringify } = JSON
 const ObjectPrototype = Object.prototype
 const { isArray } = Array
 const functionSource = Function.prototype.toString
@@ -188,9 +189,33 @@ function ca(fields, path) {
 
 const REQUEST_OPTIONS = ['tokenUrl', 'timeoutMs', 'refresh', 'ca', 'proxy', 'signal']
 
+/**
+ * JSON text of our own flat object (strings, numbers, booleans, lists of strings):
+ * `JSON.stringify` of an object would look up a `toJSON` that someone may have put on
+ * Object.prototype (to swap the tokenUrl, say); of a primitive, it looks up nothing.
+ */
+function encode(object) {
+  let out = ''
+  for (const key of keys(object)) {
+    const value = object[key]
+    if (value === undefined) continue
+    let text
+    if (isArray(value)) {
+      text = ''
+      for (let i = 0; i < value.length; i++) text += (i > 0 ? ',' : '') + stringify(value[i])
+      text = `[${text}]`
+    } else {
+      text = stringify(value)
+    }
+    out += `${out === '' ? '' : ','}${stringify(key)}:${text}`
+  }
+  return `{${out}}`
+}
+
 /** The options of every call that asks the token endpoint, checked: the JSON the binding reads. */
 function requestConfig(fields, path) {
-  if (fields === undefined) return {}
+  // Read by our own code only, field by field: every field is its own property.
+  if (fields === undefined) return { tokenUrl: undefined, timeoutMs: undefined, refresh: undefined, ca: undefined, proxy: undefined }
   return {
     tokenUrl: string(fields, 'tokenUrl', path),
     timeoutMs: millis(fields, 'timeoutMs', path, true),
@@ -211,7 +236,7 @@ function requestJson(fields, path) {
       last.refresh === c.refresh && last.proxy === c.proxy && sameList(last.ca, c.ca)) {
     return last.json
   }
-  const json = JSON.stringify(c)
+  const json = encode(c)
   last = { ...c, json }
   return json
 }
@@ -225,5 +250,5 @@ function sameList(a, b) {
 
 module.exports = {
   MAX_CREDENTIAL, MAX_TOKEN, REQUEST_OPTIONS,
-  typeName, readOptions, text, secretBytes, string, boolean, millis, signal, requestConfig, requestJson,
+  typeName, readOptions, text, secretBytes, string, boolean, millis, signal, requestConfig, requestJson, encode,
 }

@@ -8,7 +8,11 @@
 
 const { setMaxListeners } = require('node:events')
 
+const { bare } = require('./errors.js')
+
 const NativeSignal = AbortSignal
+// Listener options with nothing inherited (an Object.prototype.signal would remove it).
+const ONCE = bare({ once: true })
 const any = AbortSignal.any
 const followers = new WeakMap()
 
@@ -38,7 +42,7 @@ function watcher(signal, path) {
     }
     const listener = () => onAbort()
     try {
-      on.addEventListener('abort', listener, { once: true })
+      on.addEventListener('abort', listener, ONCE)
     } catch {
       const { argValueError } = require('./errors.js')
       throw argValueError(`${path}.signal.addEventListener could not be called`)
