@@ -3,7 +3,13 @@
 // normalisation, Headers, every body type) in, a standard Response out. The HTTP, the
 // token, the origin rule, redirects and the 401 retry happen natively.
 
-const { Request, Response, Headers, URL } = globalThis
+// Node loads its fetch (undici) the first time one of these globals is read, which costs
+// more than the rest of this package's load: they are taken at the first manager.fetch.
+let web
+function whatwg() {
+  web ??= { Request, Response, Headers, FormData, Blob, URLSearchParams }
+  return web
+}
 const { hasOwn, keys, defineProperty, create } = Object
 const { isView } = ArrayBuffer
 const { bare, data } = require('./errors.js')
@@ -15,7 +21,7 @@ const MAX_REQUEST_BODY = 16 * 1024 * 1024
 // Request's own body, which is one) cannot.
 const replayable = (body) =>
   body === undefined || body === null || typeof body === 'string' || body instanceof ArrayBuffer ||
-  isView(body) || body instanceof URLSearchParams || body instanceof FormData || body instanceof Blob
+  isView(body) || body instanceof web.URLSearchParams || body instanceof web.FormData || body instanceof web.Blob
 
 /** The body, read no further than `limit` bytes; null when `signal` aborts first. */
 async function readBody(stream, signal, limit) {
@@ -53,6 +59,7 @@ const refuse = (error, type = false) => bare({ error, type, aborted: false })
 
 /** Which part of `init` a Request refused. */
 function refusal(url, own) {
+  const { Request, Headers } = whatwg()
   if (hasOwn(own, 'method')) {
     try { new Request(url, { method: own.method }) } catch { return refuse('init.method is not a method fetch can send') }
   }
@@ -68,6 +75,7 @@ function refusal(url, own) {
  * @returns {Promise<any>}
  */
 async function prepare(input, init, base) {
+  const { Request } = whatwg()
   if (typeof input !== 'string' && (typeof input !== 'object' || input === null)) {
     return refuse('input must be a string, a URL or a Request', true)
   }
@@ -118,6 +126,7 @@ const nullBodyStatus = (status) => status === 204 || status === 205 || status ==
 
 /** The standard Response for the binding's answer (`meta`) and its body. */
 function respond(meta, body) {
+  const { Response } = whatwg()
   const response = new Response(nullBodyStatus(meta.status) ? null : body, {
     status: meta.status, statusText: meta.statusText, headers: meta.headers,
   })

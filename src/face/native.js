@@ -113,7 +113,7 @@ function call(start, watch, group, collect) {
     const finish = (outcome) => {
       if (done) return
       done = true
-      if (waiting.delete(id) && --running === 0) hold(false)
+      if (waiting.delete(id) && --running === 0) release()
       if (group !== undefined) group.delete(id)
       if (unwatch !== undefined) unwatch()
       resolve(outcome)
@@ -140,8 +140,29 @@ function call(start, watch, group, collect) {
     // Results are delivered on this thread, later: registering now is in time.
     waiting.set(id, collect === undefined ? finish : (text) => finish(collect(text, id)))
     if (group !== undefined) group.set(id, finish)
-    if (running++ === 0) hold(true)
+    if (running++ === 0 && !held) {
+      held = true
+      hold(true)
+    }
   })
+}
+
+// Whether the channel keeps the process alive. It is let go one turn of the event loop
+// after the last call ends, so that a caller who awaits one call and makes the next does
+// not toggle it on every call.
+let held = false
+let releasing = false
+
+function release() {
+  if (releasing) return
+  releasing = true
+  setImmediate(() => {
+    releasing = false
+    if (running === 0 && held) {
+      held = false
+      hold(false)
+    }
+  }).unref()
 }
 
 function hold(on) {
