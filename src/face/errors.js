@@ -97,10 +97,10 @@ function networkCause(d) {
 }
 
 /**
- * The error for a binding's error text (`e{…}`). `reason` is the caller's signal's
- * reason, for an abort; `site` is left out of the stack with everything above it.
+ * The error for a binding's error text (`e{…}`). Its stack starts below `site` (the
+ * function that makes it, by default this one).
  */
-function fromText(text, reason, site) {
+function fromText(text, site = fromText) {
   let d
   try {
     d = parse(text.slice(1))
@@ -110,14 +110,14 @@ function fromText(text, reason, site) {
   let error
   if (d.code === 'ERR_INVALID_ARG_TYPE') error = argTypeError(d.message)
   else if (d.code === 'ERR_INVALID_ARG_VALUE') error = argValueError(d.message)
-  else if (d.code === 'ABORT_ERR') error = abortError(reason)
+  else if (d.code === 'ABORT_ERR') error = abortError(undefined)
   else {
     const props = Object.create(null)
     for (const name of KIND_PROPS) if (hasOwn(d, name)) props[name] = d[name]
     const cause = hasOwn(d, 'cause') && d.cause ? networkCause(d.cause) : undefined
     error = new SonetelAuthError(String(d.message), String(d.code), props, cause)
   }
-  if (site !== undefined && captureStackTrace) captureStackTrace(error, site)
+  if (captureStackTrace) captureStackTrace(error, site)
   return error
 }
 

@@ -26,7 +26,7 @@ function send({ config, signal }, username, secret) {
 function settle(text, signal) {
   if (text === ABORTED) throw abortError(signals.reason(signal))
   if (text.charCodeAt(0) === 118) return parse(text.slice(1))
-  throw fromText(text, undefined, settle)
+  throw fromText(text, settle)
 }
 
 /** @type {typeof import('../../index').createAccessToken} */
