@@ -132,8 +132,10 @@ describe('errors', () => {
     assert.equal(unknown.err.cause.hostname, 'no-such-host.invalid')
   })
 
-  test('a certificate for another name is ERR_TLS_CERT_ALTNAME_INVALID, one nobody vouches for UNABLE_TO_VERIFY_LEAF_SIGNATURE', async () => {
-    const { selfSignedCertificate } = require('../testing/certs.js')
+  test('a certificate for another name is ERR_TLS_CERT_ALTNAME_INVALID, one nobody vouches for UNABLE_TO_VERIFY_LEAF_SIGNATURE, an expired one CERT_HAS_EXPIRED', async () => {
+    const { selfSignedCertificate, expiredCertificate, testCertificates } = require('../testing/certs.js')
+    const old = expiredCertificate()
+    const expired = await startSonetelServer({ https: true, cert: old.cert, key: old.key })
     const chained = await startSonetelServer({ https: true })
     const pinned = selfSignedCertificate()
     const self = await startSonetelServer({ https: true, cert: pinned.cert, key: pinned.key })
@@ -143,9 +145,14 @@ describe('errors', () => {
       // Made for localhost only, asked for as 127.0.0.1.
       const wrongName = await rejection(createAccessToken(USER, PASSWORD, { tokenUrl: self.url, ca: pinned.cert }), 'ERR_SONETEL_NETWORK')
       assert.equal(wrongName.err.cause.code, 'ERR_TLS_CERT_ALTNAME_INVALID')
+      // Valid until the second it was made, trusted otherwise.
+      await new Promise((r) => setTimeout(r, 1100))
+      const late = await rejection(createAccessToken(USER, PASSWORD, { tokenUrl: expired.url.replace('127.0.0.1', 'localhost'), ca: testCertificates().ca }), 'ERR_SONETEL_NETWORK')
+      assert.equal(late.err.cause.code, 'CERT_HAS_EXPIRED')
     } finally {
       await chained.close()
       await self.close()
+      await expired.close()
     }
   })
 })

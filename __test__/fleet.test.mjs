@@ -189,7 +189,8 @@ describe('Redis', { skip: skipRedis }, () => {
       const raw = await redis.command('GET', 'fleet-sealed')
       assert.match(raw, /^sonetel-auth\.sealed\.v1\./)
       for (const part of token.split('.')) assert.ok(!raw.includes(part), 'no piece of the token in the store')
-      assert.ok(!raw.includes('refresh_token') && !raw.includes('eyJ'))
+      // (Not "eyJ": ciphertext in base64 holds any three letters now and then.)
+      assert.ok(!raw.includes('refresh_token'))
       server.reset()
       const other = await fleet(1, { store: redis.url, storeKey: 'fleet-sealed', storeSecret: 'another passphrase!' })
       try {

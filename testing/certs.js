@@ -55,4 +55,23 @@ function selfSignedCertificate() {
   }
 }
 
-module.exports = { testCertificates, selfSignedCertificate }
+/**
+ * A localhost certificate signed by the test CA whose validity ends the second it is made
+ * (`-days 0`): expired from the next second on. Returns `{ cert, key }`.
+ */
+function expiredCertificate() {
+  const { dir } = testCertificates()
+  const name = `expired-${process.pid}-${Date.now()}`
+  try {
+    openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+      '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', '/CN=localhost'], dir)
+    openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial',
+      '-out', `${name}.pem`, '-days', '0', '-extfile', 'ext.cnf'], dir)
+    const read = (f) => fs.readFileSync(path.join(dir, f), 'utf8')
+    return { cert: read(`${name}.pem`), key: read(`${name}.key`) }
+  } finally {
+    for (const ext of ['key', 'csr', 'pem']) fs.rmSync(path.join(dir, `${name}.${ext}`), { force: true })
+  }
+}
+
+module.exports = { testCertificates, selfSignedCertificate, expiredCertificate }
