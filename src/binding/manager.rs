@@ -52,8 +52,8 @@ fn descriptor(
 }
 
 fn describe(core: &TokenManager, token: &TokenResponse, whole: bool) -> String {
-    let expires = core.life_of(token).expires;
-    descriptor(token, core.fresh_for(token), expires, whole)
+    let (fresh, life) = core.fresh_for(token);
+    descriptor(token, fresh, life.expires, whole)
 }
 
 /// The event as the face receives it: what `onEvent` sees, and for a new token its

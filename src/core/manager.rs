@@ -260,13 +260,13 @@ impl TokenManager {
     /// How long `token`, if it is the current one, is handed out without a new fetch:
     /// until its refresh margin starts (and at least a second before it expires). None:
     /// as long as nothing invalidates it (a token received here that says no expiry).
-    pub fn fresh_for(&self, token: &TokenResponse) -> Option<Duration> {
-        let skew = self.lock().skew;
-        self.fresh_with(token, skew)
+    /// Returns its life too, worked out once for both.
+    pub fn fresh_for(&self, token: &TokenResponse) -> (Option<Duration>, Life) {
+        let life = self.life_of(token);
+        (self.fresh_with(token, &life), life)
     }
 
-    fn fresh_with(&self, token: &TokenResponse, skew: Option<f64>) -> Option<Duration> {
-        let life = Self::life(token, skew);
+    fn fresh_with(&self, token: &TokenResponse, life: &Life) -> Option<Duration> {
         let Some(expires) = life.expires else {
             return if token.received_at().is_some() {
                 None
@@ -276,7 +276,7 @@ impl TokenManager {
         };
         let now = SystemTime::now();
         let until = expires
-            .checked_sub(self.margin(&life).max(Duration::from_secs(1)))
+            .checked_sub(self.margin(life).max(Duration::from_secs(1)))
             .unwrap_or(now);
         Some(until.duration_since(now).unwrap_or(Duration::ZERO))
     }
@@ -495,23 +495,23 @@ impl TokenManager {
                         {
                             state.skew = Some(iat - to_epoch_secs(received));
                         }
-                        let expires_at = Self::life(&token, state.skew).expires;
+                        let life = Self::life(&token, state.skew);
                         let event = ManagerEvent::Token {
                             grant,
                             token: token.clone(),
-                            expires_at,
-                            fresh: self.fresh_with(&token, state.skew),
+                            expires_at: life.expires,
+                            fresh: self.fresh_with(&token, &life),
                         };
                         (token, event)
                     }
                     Obtained::Adopted(token, writer_skew) => {
                         let token = Arc::new(token);
                         state.skew = state.skew.or(writer_skew);
-                        let expires_at = Self::life(&token, state.skew).expires;
+                        let life = Self::life(&token, state.skew);
                         let event = ManagerEvent::Shared {
                             token: token.clone(),
-                            expires_at,
-                            fresh: self.fresh_with(&token, state.skew),
+                            expires_at: life.expires,
+                            fresh: self.fresh_with(&token, &life),
                         };
                         (token, event)
                     }

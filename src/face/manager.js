@@ -37,7 +37,6 @@ const API_OPTIONS = ['method', 'query', 'json', 'signal']
 const API_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
 const DEFAULT_API_URL = 'https://public-api.sonetel.com'
 const CLOSED = 'e{"code":"ERR_SONETEL_CLOSED","message":"the token manager is closed"}'
-const NO_OPTIONS = Object.freeze(Object.create(null))
 
 // A manager nobody holds any more stops listening for its events.
 const listeners = new FinalizationRegistry(forget)
@@ -367,7 +366,7 @@ class TokenManager {
     }
     const { signal } = prepared
     // As the global fetch: an abort rejects with the signal's reason.
-    if (prepared.aborted || (signal != null && signals.aborted(signal))) throw signals.reason(signal)
+    if (prepared.aborted) throw signals.reason(signal)
     const native = this.#native
     const outcome = await call(
       (id) => native.send(id, false, prepared.method, prepared.url, prepared.headers, prepared.body ?? undefined,
@@ -397,7 +396,7 @@ class TokenManager {
     TokenManager.#check(this, 'api')
     if (typeof path !== 'string') throw argTypeError(`path must be a string, received ${options.typeName(path)}`)
     if (path.length > 8192) throw argValueError('path is longer than 8192 characters')
-    const fields = options.readOptions(opts, 'options', API_OPTIONS) ?? NO_OPTIONS
+    const fields = options.readOptions(opts, 'options', API_OPTIONS) ?? options.NO_FIELDS
     let url
     try {
       url = new URL(path, this.#apiUrl)
@@ -428,7 +427,6 @@ class TokenManager {
     if (fields.query !== undefined) addQuery(url, fields.query)
     const signal = options.signal(fields, 'options')
     if (this.#closing !== undefined) throw closedError()
-    if (signal !== undefined && signals.aborted(signal)) throw abortError(signals.reason(signal))
     const native = this.#native
     const text = await call(
       (id) => native.send(id, true, method, url.href, headers, body, true, true),

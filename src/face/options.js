@@ -187,6 +187,9 @@ function ca(fields, path) {
   return items.map((item, i) => one(item, `${path}.ca[${i}]`))
 }
 
+/** No options given: nothing to read, and nothing inherited either. */
+const NO_FIELDS = Object.freeze(create(null))
+
 const REQUEST_OPTIONS = ['tokenUrl', 'timeoutMs', 'refresh', 'ca', 'proxy', 'signal']
 
 /**
@@ -213,9 +216,8 @@ function encode(object) {
 }
 
 /** The options of every call that asks the token endpoint, checked: the JSON the binding reads. */
-function requestConfig(fields, path) {
+function requestConfig(fields = NO_FIELDS, path) {
   // Read by our own code only, field by field: every field is its own property.
-  if (fields === undefined) return { tokenUrl: undefined, timeoutMs: undefined, refresh: undefined, ca: undefined, proxy: undefined }
   return {
     tokenUrl: string(fields, 'tokenUrl', path),
     timeoutMs: millis(fields, 'timeoutMs', path, true),
@@ -249,6 +251,6 @@ function sameList(a, b) {
 }
 
 module.exports = {
-  MAX_CREDENTIAL, MAX_TOKEN, REQUEST_OPTIONS,
+  MAX_CREDENTIAL, MAX_TOKEN, REQUEST_OPTIONS, NO_FIELDS,
   typeName, readOptions, text, secretBytes, string, boolean, millis, signal, requestConfig, requestJson, encode,
 }

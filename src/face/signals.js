@@ -8,7 +8,7 @@
 
 const { setMaxListeners } = require('node:events')
 
-const { bare } = require('./errors.js')
+const { bare, argValueError } = require('./errors.js')
 
 const NativeSignal = AbortSignal
 // Listener options with nothing inherited (an Object.prototype.signal would remove it).
@@ -28,12 +28,17 @@ function target(signal) {
 }
 
 /**
- * For `native.call`: calls `onAbort` once when `signal` fires; returns the means to stop
- * listening. Throws an argument error when the signal cannot be listened on.
+ * For `native.call`: calls `onAbort` once when `signal` fires (at once if it has fired
+ * already); returns the means to stop listening. Throws an argument error when the signal
+ * cannot be listened on.
  */
 function watcher(signal, path) {
   if (signal === undefined) return undefined
   return (onAbort) => {
+    if (aborted(signal)) {
+      onAbort()
+      return undefined
+    }
     let on
     try {
       on = target(signal)
@@ -44,7 +49,6 @@ function watcher(signal, path) {
     try {
       on.addEventListener('abort', listener, ONCE)
     } catch {
-      const { argValueError } = require('./errors.js')
       throw argValueError(`${path}.signal.addEventListener could not be called`)
     }
     return () => {

@@ -7,7 +7,6 @@ const options = require('./options.js')
 const signals = require('./signals.js')
 
 const { parse } = JSON
-const resolved = Promise.resolve.bind(Promise)
 
 /** The request options and signal of `raw`, checked. */
 function requestOptions(raw) {
@@ -18,7 +17,6 @@ function requestOptions(raw) {
 
 /** Sends a grant; resolves with the outcome's text, or ABORTED. */
 function send({ config, signal }, username, secret) {
-  if (signal !== undefined && signals.aborted(signal)) return resolved(ABORTED)
   return call((id) => binding.requestToken(channel, id, config, username, secret), signals.watcher(signal, 'options'))
 }
 
