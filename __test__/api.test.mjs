@@ -7,20 +7,15 @@ import http from 'node:http'
 import net from 'node:net'
 import { inspect } from 'node:util'
 import { after, before, beforeEach, describe, test } from 'node:test'
-import { createRequire } from 'node:module'
-import { addon, assertNoSecret, rejection, startSonetelServer, USER, PASSWORD } from './helpers/common.mjs'
+import { addon, assertNoSecret, rejection, startSonetel, TEST_HOOKS, USER, PASSWORD } from './helpers/common.mjs'
 
-const require = createRequire(import.meta.url)
-const { startSonetelApi } = require('../testing/sonetel-api.js')
 const { TokenManager, decodeAccessToken } = addon
 
 let tokens
-let api
 let other // another origin, which must never see the token
 const seenByOther = []
 before(async () => {
-  tokens = await startSonetelServer()
-  api = await startSonetelApi({ tokens })
+  tokens = await startSonetel(TEST_HOOKS)
   other = http.createServer((req, res) => {
     seenByOther.push({ url: req.url, authorization: req.headers.authorization })
     res.end('{}')
@@ -28,19 +23,17 @@ before(async () => {
   await new Promise((r) => other.listen(0, '127.0.0.1', r))
 })
 after(async () => {
-  await api.close()
   await tokens.close()
   other.closeAllConnections()
   await new Promise((r) => other.close(r))
 })
 beforeEach(() => {
   tokens.reset()
-  api.reset()
   seenByOther.length = 0
 })
 
 const otherOrigin = () => `http://127.0.0.1:${other.address().port}`
-const manager = (opts = {}) => new TokenManager({ username: USER, password: PASSWORD, tokenUrl: tokens.url, apiUrl: api.origin, retryDelayMs: 1, ...opts })
+const manager = (opts = {}) => new TokenManager({ username: USER, password: PASSWORD, tokenUrl: tokens.tokenUrl, apiUrl: tokens.apiUrl, retryDelayMs: 1, ...opts })
 
 describe('manager.fetch', () => {
   test('adds the bearer token and gives a standard Response', async () => {
@@ -51,11 +44,11 @@ describe('manager.fetch', () => {
     assert.equal(res.status, 200)
     assert.equal(res.ok, true)
     assert.match(res.headers.get('content-type'), /application\/json/)
-    assert.equal(res.url, `${api.origin}/account/${claims.acc_id}`)
+    assert.equal(res.url, `${tokens.apiUrl}/account/${claims.acc_id}`)
     const body = await res.json()
     assert.equal(body.status, 'success')
     assert.equal(body.response.account_id, claims.acc_id)
-    assert.equal(api.requests[0].headers.authorization, `Bearer ${token}`)
+    assert.equal(tokens.apiRequests[0].headers.authorization, `Bearer ${token}`)
   })
 
   test('a revoked token: 20 concurrent calls that get 401 make one new token request and all succeed', async () => {
@@ -66,17 +59,17 @@ describe('manager.fetch', () => {
     const answers = await Promise.all(Array.from({ length: 20 }, () => m.fetch(`/account/${claims.acc_id}`)))
     assert.deepEqual(answers.map((r) => r.status), Array(20).fill(200))
     assert.equal(tokens.requests.length, 1, 'one new token request')
-    assert.equal(api.requests.filter((r) => r.headers.authorization).length, 40, '20 refused, 20 retried')
+    assert.equal(tokens.apiRequests.filter((r) => r.headers.authorization).length, 40, '20 refused, 20 retried')
   })
 
   test('the token never goes to another origin: absolute URLs, user info, protocol-relative paths', async () => {
     const m = manager()
     for (const input of [`${otherOrigin()}/steal`, new URL('/steal', otherOrigin()), `//127.0.0.1:${other.address().port}/steal`,
-      api.origin.replace('http://', 'http://user:pass@') + '/account/1', new Request(`${otherOrigin()}/steal`)]) {
+      tokens.apiUrl.replace('http://', 'http://user:pass@') + '/account/1', new Request(`${otherOrigin()}/steal`)]) {
       await rejection(m.fetch(input), 'ERR_INVALID_ARG_VALUE')
     }
     assert.deepEqual(seenByOther, [])
-    assert.equal(api.requests.length, 0)
+    assert.equal(tokens.apiRequests.length, 0)
   })
 
   test('a redirect to another origin is not followed; one on the API origin is, with the token', async () => {
@@ -89,7 +82,7 @@ describe('manager.fetch', () => {
     const home = await m.fetch(`/test/redirect?to=${encodeURIComponent(`/account/${claims.acc_id}`)}`)
     assert.equal(home.status, 200)
     assert.equal(home.redirected, true)
-    assert.equal(api.requests.at(-1).headers.authorization?.startsWith('Bearer '), true)
+    assert.equal(tokens.apiRequests.at(-1).headers.authorization?.startsWith('Bearer '), true)
     const manual = await m.fetch(`/test/redirect?to=${encodeURIComponent(`/account/${claims.acc_id}`)}`, { redirect: 'manual' })
     assert.equal(manual.status, 302)
   })
@@ -102,7 +95,7 @@ describe('manager.fetch', () => {
     const stream = new ReadableStream({ start(c) { c.enqueue(new TextEncoder().encode('{"call1":"+46701234567","call2":"+46812345678"}')); c.close() } })
     const res = await m.fetch('/make-calls/call/call-back', { method: 'POST', body: stream, duplex: 'half', headers: { 'content-type': 'application/json' } })
     assert.equal(res.status, 401)
-    assert.equal(api.requests.length, 1, 'not replayed')
+    assert.equal(tokens.apiRequests.length, 1, 'not replayed')
     const again = await m.fetch('/test/echo', { method: 'POST', body: 'x' })
     assert.equal(again.status, 200)
     assert.equal(tokens.requests.length, 1)
@@ -131,14 +124,14 @@ describe('manager.fetch', () => {
     await rejection(m.fetch('/x', 'init'), 'ERR_INVALID_ARG_TYPE')
     await rejection(m.fetch('/x', { method: 'BAD METHOD' }), 'ERR_INVALID_ARG_VALUE', { message: /init\.method/ })
     await rejection(m.fetch('/x', { headers: { 'bad header': 'x' } }), 'ERR_INVALID_ARG_VALUE', { message: /init\.headers/ })
-    await rejection(m.fetch(`blob:${api.origin}/x`), 'ERR_INVALID_ARG_VALUE')
+    await rejection(m.fetch(`blob:${tokens.apiUrl}/x`), 'ERR_INVALID_ARG_VALUE')
     const secret = 'S3cret-in-a-URL'
-    for (const [input, init] of [[api.origin.replace('http://', `http://user:${secret}@`) + '/x'], ['/x', { headers: { authorization: `Bearer ${secret}\nX: 1` } }],
+    for (const [input, init] of [[tokens.apiUrl.replace('http://', `http://user:${secret}@`) + '/x'], ['/x', { headers: { authorization: `Bearer ${secret}\nX: 1` } }],
       ['/x', { method: `${secret} ` }], [`http://[${secret}`]]) {
       const { err } = await rejection(m.fetch(input, init), 'ERR_INVALID_ARG_VALUE')
       assertNoSecret(err, [secret])
     }
-    assert.equal(api.requests.length, 0)
+    assert.equal(tokens.apiRequests.length, 0)
   })
 
   test('a stream body is read no further than the size limit, and no longer than the signal allows', async () => {
@@ -155,7 +148,7 @@ describe('manager.fetch', () => {
     setTimeout(() => ac.abort(), 20)
     // As the global fetch: the rejection is the signal's reason.
     assert.equal(await pending.catch((e) => e), ac.signal.reason)
-    assert.equal(api.requests.length, 0)
+    assert.equal(tokens.apiRequests.length, 0)
   })
 
   test('odd answers are a Response as Node\'s fetch gives them, or ERR_SONETEL_RESPONSE; never ERR_SONETEL_INTERNAL', async () => {
@@ -190,14 +183,14 @@ describe('manager.fetch', () => {
   test('a Host header of the caller\'s is not sent: the request goes to the API origin', async () => {
     const m = manager()
     await m.fetch('/test/echo', { headers: { host: 'evil.example' } })
-    assert.equal(api.requests[0].headers.host, new URL(api.origin).host)
+    assert.equal(tokens.apiRequests[0].headers.host, new URL(tokens.apiUrl).host)
   })
 
   test('apiUrl is checked like tokenUrl, and is an origin', () => {
     assert.throws(() => manager({ apiUrl: 'http://example.com' }), { code: 'ERR_INVALID_ARG_VALUE' })
     assert.throws(() => manager({ apiUrl: 'ftp://127.0.0.1' }), { code: 'ERR_INVALID_ARG_VALUE' })
-    assert.throws(() => manager({ apiUrl: `${api.origin}/v2` }), { code: 'ERR_INVALID_ARG_VALUE', message: /origin/ })
-    assert.throws(() => manager({ apiUrl: `${api.origin}/?x=1` }), { code: 'ERR_INVALID_ARG_VALUE' })
+    assert.throws(() => manager({ apiUrl: `${tokens.apiUrl}/v2` }), { code: 'ERR_INVALID_ARG_VALUE', message: /origin/ })
+    assert.throws(() => manager({ apiUrl: `${tokens.apiUrl}/?x=1` }), { code: 'ERR_INVALID_ARG_VALUE' })
   })
 })
 
@@ -208,25 +201,25 @@ describe('manager.api', () => {
     const { claims } = await m.getToken()
     assert.equal(account.account_id, claims.acc_id)
     assert.equal(account.email, USER)
-    assert.equal(api.requests[0].path, `/account/${claims.acc_id}`)
+    assert.equal(tokens.apiRequests[0].path, `/account/${claims.acc_id}`)
     assert.deepEqual(await m.api('/account/{acc_id}/phonenumbersubscription'), [{ phone_number: '+46850000000', status: 'active' }])
   })
 
   test('a call-back request answered 202 resolves with its session_id', async () => {
     const result = await manager().api('/make-calls/call/call-back', { json: { call1: '+46701234567', call2: '+46812345678' } })
     assert.match(result.session_id, /^[0-9a-f-]{36}$/)
-    assert.equal(api.requests[0].method, 'POST')
-    assert.equal(api.requests[0].headers['content-type'], 'application/json')
+    assert.equal(tokens.apiRequests[0].method, 'POST')
+    assert.equal(tokens.apiRequests[0].headers['content-type'], 'application/json')
   })
 
   test('{"status":"failed"} with HTTP 200 rejects with ERR_SONETEL_API, status, apiCode and detail', async () => {
     const m = manager()
     const token = await m.getAccessToken()
     const { err } = await rejection(m.api('/make-calls/call/call-back', { json: { call1: 'nope', call2: '+46812345678' } }), 'ERR_SONETEL_API', {
-      status: 200, apiCode: 'INVALID_NUMBER', detail: 'call1 and call2 must be phone numbers in E.164 form',
+      status: 200, apiCode: 'INVALID_NUMBER', detail: "call1 and call2 must be phone numbers in E.164 form or SIP addresses (call1 may be a user's e-mail)",
     })
     assertNoSecret(err, [token, PASSWORD])
-    api.failWith('ACCOUNT_SUSPENDED', 'The account is suspended', 403)
+    tokens.failApi('ACCOUNT_SUSPENDED', 'The account is suspended', 403)
     await rejection(m.api('/account/{acc_id}'), 'ERR_SONETEL_API', { status: 403, apiCode: 'ACCOUNT_SUSPENDED' })
   })
 
@@ -237,7 +230,7 @@ describe('manager.api', () => {
     tokens.revokeAccessTokens()
     await rejection(m.api('/test/echo'), 'ERR_SONETEL_HTTP', { status: 401 })
     tokens.clearFaults()
-    assert.equal(api.requests.length, 2, 'one retry, no more')
+    assert.equal(tokens.apiRequests.length, 2, 'one retry, no more')
   })
 
   test('query, method and unknown options', async () => {

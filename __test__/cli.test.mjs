@@ -3,15 +3,15 @@ import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { after, before, test } from 'node:test'
-import { addon, startSonetelServer, USER, PASSWORD } from './helpers/common.mjs'
+import { addon, startSonetel, USER, PASSWORD } from './helpers/common.mjs'
 
 const cli = fileURLToPath(new URL('../bin/sonetel-auth.js', import.meta.url))
 let server
 let url
 
 before(async () => {
-  server = await startSonetelServer()
-  url = server.url
+  server = await startSonetel()
+  url = server.tokenUrl
 })
 after(() => server.close())
 
@@ -113,6 +113,24 @@ test('errors name the flag or variable the user set, not the library option', as
   const stdinPassword = await run(['token', '--password-stdin', '--username', USER, '--token-url', url], { input: '\n' })
   assert.match(stdinPassword.stderr, /^sonetel-auth: the password on standard input must not be empty/)
   for (const r of [flag, env, user, stdinPassword]) assert.doesNotMatch(r.stderr, /options\./)
+})
+
+test('an unknown flag gets the closest known one, exit 2', async () => {
+  for (const [arg, flag, hint] of [['--pasword', '--pasword', '--password'], ['--tokenurl', '--tokenurl', '--token-url'], ['--timout=5', '--timout', '--timeout'], ['--JSON', '--JSON', '--json']]) {
+    const r = await run(['token', arg], { env: login })
+    assert.equal(r.status, 2, arg)
+    assert.equal(r.stderr, `sonetel-auth: unknown option '${flag}' (did you mean ${hint}?) (see 'sonetel-auth --help')\n`)
+  }
+  const far = await run(['token', '--frobnicate'], { env: login })
+  assert.equal(far.status, 2)
+  assert.equal(far.stderr, "sonetel-auth: unknown option '--frobnicate' (see 'sonetel-auth --help')\n")
+})
+
+test('an unknown user is refused without the e-mail address in the message', async () => {
+  const who = 'nobody.here+x@example.com'
+  const r = await run(['token', '--token-url', url], { env: { SONETEL_USERNAME: who, SONETEL_PASSWORD: PASSWORD } })
+  assert.equal(r.status, 3)
+  assert.equal(r.stderr, 'sonetel-auth: Sonetel refused the grant (401 unauthorized): User with name [e-mail] not found (ERR_SONETEL_AUTH)\n')
 })
 
 test('refused credentials exit 3', async () => {

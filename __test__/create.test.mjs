@@ -1,7 +1,7 @@
 // createAccessToken against the local Sonetel server, over HTTP and HTTPS.
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { addon, startSonetelServer, USER, PASSWORD } from './helpers/common.mjs'
+import { addon, startSonetel, USER, PASSWORD } from './helpers/common.mjs'
 
 const { createAccessToken, decodeAccessToken } = addon
 
@@ -10,10 +10,10 @@ for (const scheme of ['http', 'https']) {
     let server
     let opts
     before(async () => {
-      server = await startSonetelServer({ https: scheme === 'https' })
+      server = await startSonetel({ https: scheme === 'https' })
       opts = scheme === 'https'
-        ? { tokenUrl: server.url.replace('127.0.0.1', 'localhost'), ca: server.ca }
-        : { tokenUrl: server.url }
+        ? { tokenUrl: server.tokenUrl.replace('127.0.0.1', 'localhost'), ca: server.ca }
+        : { tokenUrl: server.tokenUrl }
     })
     after(() => server.close())
 
@@ -65,9 +65,9 @@ for (const scheme of ['http', 'https']) {
 
 test('field values with multipart-special characters arrive intact', async () => {
   const tricky = 'p@ss"word\r\n--boundary; name="x"\u00e9\u{1F600}'
-  const server = await startSonetelServer({ users: { 'tricky+user@example.com': tricky } })
+  const server = await startSonetel({ users: { 'tricky+user@example.com': tricky } })
   try {
-    const token = await createAccessToken('tricky+user@example.com', tricky, { tokenUrl: server.url })
+    const token = await createAccessToken('tricky+user@example.com', tricky, { tokenUrl: server.tokenUrl })
     assert.equal(server.requests[0].fields.password, tricky)
     assert.equal(token.token_type, 'bearer')
   } finally {
@@ -76,9 +76,9 @@ test('field values with multipart-special characters arrive intact', async () =>
 })
 
 test('the local server takes urlencoded bodies too, like Sonetel', async () => {
-  const server = await startSonetelServer()
+  const server = await startSonetel()
   try {
-    const res = await fetch(server.url, {
+    const res = await fetch(server.tokenUrl, {
       method: 'POST',
       headers: { authorization: 'Basic ' + Buffer.from('sonetel-api:sonetel-api').toString('base64') },
       body: new URLSearchParams({ grant_type: 'password', username: USER, password: PASSWORD, refresh: 'no' }),

@@ -2,14 +2,14 @@
 import assert from 'node:assert/strict'
 import net from 'node:net'
 import { after, before, beforeEach, test } from 'node:test'
-import { addon, assertNoSecret, call, rejection, startSonetelServer, USER, PASSWORD } from './helpers/common.mjs'
+import { addon, assertNoSecret, call, rejection, startSonetel, USER, PASSWORD } from './helpers/common.mjs'
 
 const { createAccessToken } = addon
 let server
 let tokenUrl
 before(async () => {
-  server = await startSonetelServer()
-  tokenUrl = server.url
+  server = await startSonetel()
+  tokenUrl = server.tokenUrl
 })
 after(() => server.close())
 beforeEach(() => server.reset())
@@ -38,10 +38,28 @@ test('ERR_SONETEL_AUTH: wrong password, with status, error and error_description
   assertNoSecret(err, ['wrong-password'])
 })
 
-test('ERR_SONETEL_AUTH: unknown user, answered 401 as Sonetel documents it', async () => {
-  await rejection(createAccessToken('nobody@example.com', PASSWORD, { tokenUrl }), 'ERR_SONETEL_AUTH', {
-    status: 401, error: 'unauthorized', error_description: 'User with name nobody@example.com not found',
+test('ERR_SONETEL_AUTH: unknown user, answered 401 as Sonetel documents it; the message names no e-mail address', async () => {
+  const { err } = await rejection(createAccessToken('nobody.x+1@example.com', PASSWORD, { tokenUrl }), 'ERR_SONETEL_AUTH', {
+    status: 401, error: 'unauthorized', error_description: 'User with name nobody.x+1@example.com not found',
   })
+  assert.equal(err.message, 'Sonetel refused the grant (401 unauthorized): User with name [e-mail] not found')
+  assert.ok(!err.stack.includes('example.com'), err.stack)
+  // The manager's refusal, cooled down or not, says the same.
+  const m = new addon.TokenManager({ username: 'nobody.x+1@example.com', password: PASSWORD, tokenUrl, retries: 0 })
+  for (let i = 0; i < 2; i++) {
+    const refused = await rejection(m.getAccessToken(), 'ERR_SONETEL_AUTH')
+    assert.match(refused.err.message, /User with name \[e-mail\] not found/)
+    assert.ok(!refused.err.stack.includes('example.com'), refused.err.stack)
+  }
+  await m.close()
+})
+
+test('ERR_SONETEL_API: an e-mail address in the API\'s detail stays out of the message', async () => {
+  const m = new addon.TokenManager({ username: USER, password: PASSWORD, tokenUrl, apiUrl: server.apiUrl })
+  server.failApi('USER_EXISTS', 'A user with e-mail jane.doe@example.org already exists')
+  const { err } = await rejection(m.api('/account/{acc_id}'), 'ERR_SONETEL_API', { detail: 'A user with e-mail jane.doe@example.org already exists' })
+  assert.equal(err.message, 'Sonetel\'s API answered "failed" (HTTP 200, USER_EXISTS): A user with e-mail [e-mail] already exists')
+  await m.close()
 })
 
 test('a long refresh token the server echoes is scrubbed before the description is cut', async () => {
@@ -79,13 +97,13 @@ test('ERR_SONETEL_HTTP: 5xx HTML page, with status and the first KiB of the body
 })
 
 test('ERR_SONETEL_HTTP: a 4xx that is not an OAuth error (wrong path)', async () => {
-  await rejection(createAccessToken(USER, PASSWORD, { tokenUrl: server.origin + '/wrong/path' }), 'ERR_SONETEL_HTTP', {
+  await rejection(createAccessToken(USER, PASSWORD, { tokenUrl: new URL(server.tokenUrl).origin + '/wrong/path' }), 'ERR_SONETEL_HTTP', {
     status: 404, body: /Not Found/,
   })
 })
 
 test('ERR_SONETEL_HTTP: a redirect is not followed', async () => {
-  server.fault('redirect', { times: 1, status: 307, location: server.origin + '/elsewhere' })
+  server.fault('redirect', { times: 1, status: 307, location: new URL(server.tokenUrl).origin + '/elsewhere' })
   await rejection(createAccessToken(USER, PASSWORD, { tokenUrl }), 'ERR_SONETEL_HTTP', { status: 307 })
   assert.equal(server.requests.length, 1, 'the credentials were not re-sent')
 })

@@ -12,28 +12,24 @@ import path from 'node:path'
 import vm from 'node:vm'
 import { fileURLToPath } from 'node:url'
 import { after, before, beforeEach, describe, test } from 'node:test'
-import { addon, rejection, startSonetelServer, USER, PASSWORD } from './helpers/common.mjs'
+import { addon, rejection, startSonetel, TEST_HOOKS, USER, PASSWORD } from './helpers/common.mjs'
 import { createRequire } from 'node:module'
 
 const require = createRequire(import.meta.url)
-const { startSonetelApi } = require('../testing/sonetel-api.js')
 const { createAccessToken, refreshAccessToken, TokenManager, SonetelAuthError, isSonetelAuthError } = addon
 
 let server
 let tokenUrl
-let api
 before(async () => {
-  server = await startSonetelServer()
-  tokenUrl = server.url
-  api = await startSonetelApi({ tokens: server })
+  server = await startSonetel(TEST_HOOKS)
+  tokenUrl = server.tokenUrl
 })
 after(async () => {
-  await api.close()
   await server.close()
 })
 beforeEach(() => server.reset())
 
-const manager = (opts = {}) => new TokenManager({ username: USER, password: PASSWORD, tokenUrl, apiUrl: api.origin, ...opts })
+const manager = (opts = {}) => new TokenManager({ username: USER, password: PASSWORD, tokenUrl, apiUrl: server.apiUrl, ...opts })
 
 /** A port nothing listens on. */
 const closedPort = () => new Promise((resolve) => {
@@ -51,7 +47,7 @@ describe('options made in another realm (Jest, Vitest vmThreads, node:vm)', () =
     assert.equal(first.token_type, 'bearer')
     await refreshAccessToken(first.refresh_token, other(`{ tokenUrl: ${JSON.stringify(tokenUrl)} }`))
     const m = new TokenManager(other(`{ username: ${JSON.stringify(USER)}, password: ${JSON.stringify(PASSWORD)},
-      tokenUrl: ${JSON.stringify(tokenUrl)}, apiUrl: ${JSON.stringify(api.origin)}, retries: 1 }`))
+      tokenUrl: ${JSON.stringify(tokenUrl)}, apiUrl: ${JSON.stringify(server.apiUrl)}, retries: 1 }`))
     assert.ok(await m.getAccessToken(other('{}')))
     assert.ok(await m.getAccessToken(vm.runInContext('({ signal: undefined })', realm)))
     assert.match(await m.authorizationHeader(other('{}')), /^Bearer /)
@@ -135,19 +131,19 @@ describe('errors', () => {
   test('a certificate for another name is ERR_TLS_CERT_ALTNAME_INVALID, one nobody vouches for UNABLE_TO_VERIFY_LEAF_SIGNATURE, an expired one CERT_HAS_EXPIRED', async () => {
     const { selfSignedCertificate, expiredCertificate, testCertificates } = require('../testing/certs.js')
     const old = expiredCertificate()
-    const expired = await startSonetelServer({ https: true, cert: old.cert, key: old.key })
-    const chained = await startSonetelServer({ https: true })
+    const expired = await startSonetel({ https: true, cert: old.cert, key: old.key })
+    const chained = await startSonetel({ https: true })
     const pinned = selfSignedCertificate()
-    const self = await startSonetelServer({ https: true, cert: pinned.cert, key: pinned.key })
+    const self = await startSonetel({ https: true, cert: pinned.cert, key: pinned.key })
     try {
-      const untrusted = await rejection(createAccessToken(USER, PASSWORD, { tokenUrl: chained.url }), 'ERR_SONETEL_NETWORK')
+      const untrusted = await rejection(createAccessToken(USER, PASSWORD, { tokenUrl: chained.tokenUrl }), 'ERR_SONETEL_NETWORK')
       assert.equal(untrusted.err.cause.code, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE')
       // Made for localhost only, asked for as 127.0.0.1.
-      const wrongName = await rejection(createAccessToken(USER, PASSWORD, { tokenUrl: self.url, ca: pinned.cert }), 'ERR_SONETEL_NETWORK')
+      const wrongName = await rejection(createAccessToken(USER, PASSWORD, { tokenUrl: self.tokenUrl, ca: pinned.cert }), 'ERR_SONETEL_NETWORK')
       assert.equal(wrongName.err.cause.code, 'ERR_TLS_CERT_ALTNAME_INVALID')
       // Valid until the second it was made, trusted otherwise.
       await new Promise((r) => setTimeout(r, 1100))
-      const late = await rejection(createAccessToken(USER, PASSWORD, { tokenUrl: expired.url.replace('127.0.0.1', 'localhost'), ca: testCertificates().ca }), 'ERR_SONETEL_NETWORK')
+      const late = await rejection(createAccessToken(USER, PASSWORD, { tokenUrl: expired.tokenUrl.replace('127.0.0.1', 'localhost'), ca: testCertificates().ca }), 'ERR_SONETEL_NETWORK')
       assert.equal(late.err.cause.code, 'CERT_HAS_EXPIRED')
     } finally {
       await chained.close()
@@ -297,7 +293,7 @@ describe('odd calls', () => {
     await rejection(m.fetch('/test/echo', getter), 'ERR_INVALID_ARG_VALUE')
     await rejection(m.fetch('/test/echo', new Proxy({}, { ownKeys() { throw new Error('boom') } })), 'ERR_INVALID_ARG_VALUE')
     // As the global fetch, an input object is its text.
-    const res = await m.fetch({ toString: () => `${api.origin}/test/echo` })
+    const res = await m.fetch({ toString: () => `${server.apiUrl}/test/echo` })
     assert.equal(res.status, 200)
   })
 

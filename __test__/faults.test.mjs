@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import net from 'node:net'
 import { after, before, describe, test } from 'node:test'
-import { addon, assertNoSecret, rejection, startSonetelServer, USER, PASSWORD } from './helpers/common.mjs'
+import { addon, assertNoSecret, rejection, startSonetel, USER, PASSWORD } from './helpers/common.mjs'
 
 const { createAccessToken, refreshAccessToken } = addon
 const TIMEOUT = 1500
@@ -13,8 +13,8 @@ const MARGIN = 5000
 let server
 let tls
 before(async () => {
-  server = await startSonetelServer()
-  tls = await startSonetelServer({ https: true })
+  server = await startSonetel()
+  tls = await startSonetel({ https: true })
 })
 after(async () => {
   await server.close()
@@ -41,7 +41,7 @@ const cases = [
   ['answers 200 without access_token', ['body', { body: '{"token_type":"bearer"}' }], 'ERR_SONETEL_RESPONSE', { status: 200 }],
   ['answers 200 with a body over the 1 MiB cap', ['huge', { bytes: 16 * 1024 * 1024 }], 'ERR_SONETEL_RESPONSE', { status: 200, message: /over 1048576 bytes/ }],
   ['answers a 307 redirect', ['redirect', { status: 307 }], 'ERR_SONETEL_HTTP', { status: 307 }],
-  ['presents a certificate we do not trust', null, 'ERR_SONETEL_NETWORK', { message: /UnknownIssuer|certificate/i }, () => ({ tokenUrl: tls.url })],
+  ['presents a certificate we do not trust', null, 'ERR_SONETEL_NETWORK', { message: /UnknownIssuer|certificate/i }, () => ({ tokenUrl: tls.tokenUrl })],
   ['refuses the connection', null, 'ERR_SONETEL_NETWORK', {}, async () => ({ tokenUrl: `http://127.0.0.1:${await closedPort()}/token` })],
   ['has a host name that does not resolve', null, 'ERR_SONETEL_NETWORK', {}, () => ({ tokenUrl: 'https://no-such-host.invalid/SonetelAuth/beta/oauth/token' })],
 ]
@@ -51,10 +51,10 @@ for (const grant of ['password', 'refresh_token']) {
     for (const [label, fault, code, props = {}, override] of cases) {
       test(`${label}: ${code}`, async () => {
         server.reset()
-        const fresh = await createAccessToken(USER, PASSWORD, { tokenUrl: server.url })
+        const fresh = await createAccessToken(USER, PASSWORD, { tokenUrl: server.tokenUrl })
         const secrets = [PASSWORD, fresh.refresh_token, fresh.access_token]
         if (fault) server.fault(fault[0], { times: 1, ...fault[1] })
-        const opts = { tokenUrl: server.url, timeoutMs: TIMEOUT, ...(override ? await override() : {}) }
+        const opts = { tokenUrl: server.tokenUrl, timeoutMs: TIMEOUT, ...(override ? await override() : {}) }
         const promise = grant === 'password'
           ? createAccessToken(USER, PASSWORD, opts)
           : refreshAccessToken(fresh.refresh_token, opts)
@@ -62,7 +62,7 @@ for (const grant of ['password', 'refresh_token']) {
         assert.ok(ms < TIMEOUT + MARGIN, `settled in ${Math.round(ms)} ms`)
         assertNoSecret(err, secrets)
         // Still healthy: the next call works.
-        const again = await createAccessToken(USER, PASSWORD, { tokenUrl: server.url })
+        const again = await createAccessToken(USER, PASSWORD, { tokenUrl: server.tokenUrl })
         assert.equal(again.token_type, 'bearer')
       })
     }
@@ -72,7 +72,7 @@ for (const grant of ['password', 'refresh_token']) {
 test('a body over the cap is not read to its end', async () => {
   server.reset()
   server.fault('huge', { times: 1, bytes: 256 * 1024 * 1024 })
-  await rejection(createAccessToken(USER, PASSWORD, { tokenUrl: server.url, timeoutMs: 30000 }), 'ERR_SONETEL_RESPONSE')
+  await rejection(createAccessToken(USER, PASSWORD, { tokenUrl: server.tokenUrl, timeoutMs: 30000 }), 'ERR_SONETEL_RESPONSE')
   await server.requests[0].connectionClosed
   // The client hung up after about 1 MiB; only socket buffers' worth more was written.
   assert.ok(server.requests[0].bytesWritten < 64 * 1024 * 1024, `${server.requests[0].bytesWritten} bytes written`)

@@ -10,7 +10,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createRequire } from 'node:module'
 import { after, before, beforeEach, describe, test } from 'node:test'
-import { startSonetelServer, within, USER, PASSWORD } from './helpers/common.mjs'
+import { startSonetel, within, USER, PASSWORD } from './helpers/common.mjs'
 
 const require = createRequire(import.meta.url)
 const { startRedis, redisMissing } = require('../testing/redis.js')
@@ -19,7 +19,7 @@ const skipRedis = redisMissing() ?? false
 
 let server
 const OTHER_USER = 'other@example.com'
-before(async () => { server = await startSonetelServer({ users: { [OTHER_USER]: 'other-password' } }) })
+before(async () => { server = await startSonetel({ users: { [OTHER_USER]: 'other-password' } }) })
 after(() => server.close())
 beforeEach(() => {
   server.reset()
@@ -30,7 +30,7 @@ beforeEach(() => {
 async function fleet(n, options) {
   const procs = await Promise.all(Array.from({ length: n }, () => new Promise((resolve, reject) => {
     const child = fork(worker, [], {
-      env: { ...process.env, FLEET_OPTIONS: JSON.stringify({ username: USER, password: PASSWORD, tokenUrl: server.url, retryDelayMs: 1, ...options }) },
+      env: { ...process.env, FLEET_OPTIONS: JSON.stringify({ username: USER, password: PASSWORD, tokenUrl: server.tokenUrl, retryDelayMs: 1, ...options }) },
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     })
     child.stderrText = ''
@@ -307,8 +307,8 @@ describe('a file store', () => {
   test('two accounts given the same file never take each other\'s token', async () => {
     const { TokenManager } = require('../index.js')
     const store = `file://${path.join(dir, 'shared.json')}`
-    const mine = new TokenManager({ username: USER, password: PASSWORD, tokenUrl: server.url, store })
-    const theirs = new TokenManager({ username: OTHER_USER, password: 'other-password', tokenUrl: server.url, store })
+    const mine = new TokenManager({ username: USER, password: PASSWORD, tokenUrl: server.tokenUrl, store })
+    const theirs = new TokenManager({ username: OTHER_USER, password: 'other-password', tokenUrl: server.tokenUrl, store })
     assert.equal((await mine.getToken()).claims.user_name, USER)
     assert.equal((await theirs.getToken()).claims.user_name, OTHER_USER)
     assert.equal(server.sent('password'), 2)
@@ -318,12 +318,12 @@ describe('a file store', () => {
     const { TokenManager } = require('../index.js')
     const file = path.join(dir, 'planted.json')
     // Exactly what a manager writes, but for a token with a line break in it.
-    const owner = `sonetel-auth:v1:${crypto.createHash('sha256').update(`${server.url}\0${USER}`).digest().subarray(0, 12).toString('hex')}`
+    const owner = `sonetel-auth:v1:${crypto.createHash('sha256').update(`${server.tokenUrl}\0${USER}`).digest().subarray(0, 12).toString('hex')}`
     const exp = Math.floor(Date.now() / 1000) + 86400
     const planted = `e30.${Buffer.from(JSON.stringify({ exp })).toString('base64url')}.x\r\nX-Injected: 1`
     fs.writeFileSync(file, JSON.stringify({ v: 1, owner, skew: 0, token: { access_token: planted } }))
     const events = []
-    const m = new TokenManager({ username: USER, password: PASSWORD, tokenUrl: server.url, store: `file://${file}`, onEvent: (e) => events.push(e) })
+    const m = new TokenManager({ username: USER, password: PASSWORD, tokenUrl: server.tokenUrl, store: `file://${file}`, onEvent: (e) => events.push(e) })
     const token = await m.getAccessToken()
     assert.notEqual(token, planted)
     assert.equal(server.sent('password'), 1)
@@ -340,7 +340,7 @@ describe('a file store', () => {
       await new Promise((resolve) => holder.stdout.once('data', resolve))
       const events = []
       // timeoutMs 1000 and no retries: the lock's lifetime is 2 s.
-      const m = new TokenManager({ username: USER, password: PASSWORD, tokenUrl: server.url, store: `file://${file}`, timeoutMs: 1000, retries: 0, onEvent: (e) => events.push(e) })
+      const m = new TokenManager({ username: USER, password: PASSWORD, tokenUrl: server.tokenUrl, store: `file://${file}`, timeoutMs: 1000, retries: 0, onEvent: (e) => events.push(e) })
       assert.notEqual(await within(m.getAccessToken(), 60_000), 'still waiting')
       assert.equal(server.sent('password'), 1)
       assert.match(events.find((e) => e.type === 'store-unavailable')?.message ?? '', /lock/)

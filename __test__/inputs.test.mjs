@@ -3,7 +3,7 @@
 // never crashes the process, and never shows the password or refresh token.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import { addon, assertNoSecret, call, rejection, startSonetelServer, USER } from './helpers/common.mjs'
+import { addon, assertNoSecret, call, rejection, startSonetel, USER } from './helpers/common.mjs'
 
 const { createAccessToken, refreshAccessToken, decodeAccessToken, TokenManager } = addon
 const SECRET = 'S3cret-Passw0rd-do-not-leak'
@@ -14,8 +14,8 @@ const VALUE = 'ERR_INVALID_ARG_VALUE'
 let server
 let tokenUrl
 before(async () => {
-  server = await startSonetelServer({ users: { [USER]: SECRET } })
-  tokenUrl = server.url
+  server = await startSonetel({ password: SECRET })
+  tokenUrl = server.tokenUrl
 })
 after(() => server.close())
 

@@ -18,7 +18,7 @@ test('Jest 29 (default testEnvironment: node) can use the package: options, mana
     fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'app', private: true }))
     fs.copyFileSync(path.join(root, '__test__', 'jest', 'sonetel.jest.js'), path.join(project, 'sonetel.test.js'))
     const run = spawnSync(process.execPath, [path.join(root, 'node_modules', 'jest', 'bin', 'jest.js'), '--ci', '--runInBand', '--rootDir', project], {
-      cwd: project, encoding: 'utf8', env: { ...process.env, SONETEL_TESTING: path.join(root, 'testing'), NO_PROXY: '127.0.0.1,localhost' }, timeout: 240_000,
+      cwd: project, encoding: 'utf8', env: { ...process.env, NO_PROXY: '127.0.0.1,localhost' }, timeout: 240_000,
     })
     assert.equal(run.status, 0, `${run.stdout}\n${run.stderr}`)
     assert.match(run.stderr, /Tests:\s+4 passed, 4 total/)

@@ -2,15 +2,15 @@
 import assert from 'node:assert/strict'
 import { inspect } from 'node:util'
 import { after, before, beforeEach, describe, test } from 'node:test'
-import { addon, assertNoSecret, rejection, startSonetelServer, storedToken, USER, PASSWORD } from './helpers/common.mjs'
+import { addon, assertNoSecret, rejection, startSonetel, storedToken, USER, PASSWORD } from './helpers/common.mjs'
 
 const { createAccessToken, refreshAccessToken, decodeAccessToken, TokenManager } = addon
 
 let server
 let tokenUrl
 before(async () => {
-  server = await startSonetelServer()
-  tokenUrl = server.url
+  server = await startSonetel()
+  tokenUrl = server.tokenUrl
 })
 after(() => server.close())
 beforeEach(() => {

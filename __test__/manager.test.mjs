@@ -6,15 +6,15 @@ import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { after, before, beforeEach, describe, test } from 'node:test'
-import { addon, assertNoSecret, rejection, startSonetelServer, storedToken as sharedStoredToken, within, USER, PASSWORD } from './helpers/common.mjs'
+import { addon, assertNoSecret, rejection, startSonetel, storedToken as sharedStoredToken, within, USER, PASSWORD } from './helpers/common.mjs'
 
 const { createAccessToken, decodeAccessToken, TokenManager } = addon
 
 let server
 let tokenUrl
 before(async () => {
-  server = await startSonetelServer()
-  tokenUrl = server.url
+  server = await startSonetel()
+  tokenUrl = server.tokenUrl
 })
 after(() => server.close())
 beforeEach(() => {
@@ -359,9 +359,9 @@ describe('autoRefresh', () => {
   test('the timer never keeps the process alive', () => {
     const child = spawnSync(process.execPath, ['-e', `
       const { TokenManager } = require(${JSON.stringify(fileURLToPath(new URL('..', import.meta.url)))})
-      const { startSonetelServer } = require(${JSON.stringify(fileURLToPath(new URL('../testing/sonetel-server.js', import.meta.url)))})
-      startSonetelServer().then(async (s) => {
-        const m = new TokenManager({ username: '${USER}', password: '${PASSWORD}', tokenUrl: s.url, autoRefresh: true })
+      const { startSonetel } = require('sonetel-auth/testing')
+      startSonetel().then(async (s) => {
+        const m = new TokenManager({ username: '${USER}', password: '${PASSWORD}', tokenUrl: s.tokenUrl, autoRefresh: true })
         await m.getAccessToken()
         await s.close()
         console.log('idle')

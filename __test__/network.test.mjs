@@ -9,7 +9,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, beforeEach, test } from 'node:test'
-import { addon, startSonetelServer, startProxy, USER, PASSWORD } from './helpers/common.mjs'
+import { addon, startSonetel, startProxy, USER, PASSWORD } from './helpers/common.mjs'
 
 const fixture = fileURLToPath(new URL('./fixtures/call.cjs', import.meta.url))
 const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(https?_proxy|no_proxy|all_proxy|node_extra_ca_certs)$/i.test(k)))
@@ -31,8 +31,8 @@ function call(env) {
 }
 
 before(async () => {
-  tls = await startSonetelServer({ https: true })
-  plain = await startSonetelServer()
+  tls = await startSonetel({ https: true })
+  plain = await startSonetel()
   proxy = await startProxy()
   proxyUrl = proxy.url
   seen = proxy.seen
@@ -46,14 +46,14 @@ after(async () => {
 })
 beforeEach(() => { seen.length = 0 })
 
-const httpsTarget = () => tls.url.replace('127.0.0.1', 'localhost')
+const httpsTarget = () => tls.tokenUrl.replace('127.0.0.1', 'localhost')
 
 test('HTTPS_PROXY: the request tunnels through the proxy with CONNECT, and stays encrypted', async () => {
   const r = await call({ TARGET: httpsTarget(), CA_FILE: caFile, HTTPS_PROXY: proxyUrl })
   assert.deepEqual(r, { ok: true, type: 'bearer' })
   assert.equal(seen.length, 1)
   assert.equal(seen[0].method, 'CONNECT')
-  assert.equal(seen[0].target, `localhost:${tls.port}`)
+  assert.equal(seen[0].target, `localhost:${new URL(tls.tokenUrl).port}`)
   assert.ok(seen[0].bytes.length > 100, 'bytes went through the tunnel')
   assert.ok(!seen[0].bytes.includes(PASSWORD), 'the proxy saw no password')
 })
@@ -66,7 +66,7 @@ test('NO_PROXY: a listed host is reached directly', async () => {
 
 test('a plain-http (loopback) token URL never goes through a proxy: it would carry the password in clear', async () => {
   for (const env of [{ HTTP_PROXY: proxyUrl }, { ALL_PROXY: proxyUrl }, { PROXY_OPTION: proxyUrl }]) {
-    const r = await call({ TARGET: plain.url, ...env })
+    const r = await call({ TARGET: plain.tokenUrl, ...env })
     assert.equal(r.ok, true, JSON.stringify(env))
     assert.equal(seen.length, 0, `the proxy saw the request with ${JSON.stringify(env)}`)
   }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, test } from 'node:test'
-import { addon, rejection, startSonetelServer, USER, PASSWORD } from './helpers/common.mjs'
+import { addon, rejection, startSonetel, USER, PASSWORD } from './helpers/common.mjs'
 
 const { createAccessToken, decodeAccessToken } = addon
 const fixture = (name) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url))
@@ -240,8 +240,8 @@ describe('in-process', () => {
   let healthy
   let hanging
   before(async () => {
-    healthy = await startSonetelServer()
-    hanging = (await startSonetelServer()).fault('hang')
+    healthy = await startSonetel()
+    hanging = (await startSonetel()).fault('hang')
   })
   after(async () => {
     await healthy.close()
@@ -250,9 +250,9 @@ describe('in-process', () => {
 
   test('one endpoint that hangs 300 calls does not starve a healthy one', async () => {
     const ac = new AbortController()
-    const stuck = Array.from({ length: 300 }, () => createAccessToken(USER, PASSWORD, { tokenUrl: hanging.url, timeoutMs: 120_000, signal: ac.signal }).catch((e) => e.code))
+    const stuck = Array.from({ length: 300 }, () => createAccessToken(USER, PASSWORD, { tokenUrl: hanging.tokenUrl, timeoutMs: 120_000, signal: ac.signal }).catch((e) => e.code))
     try {
-      const token = await createAccessToken(USER, PASSWORD, { tokenUrl: healthy.url, timeoutMs: 60_000 })
+      const token = await createAccessToken(USER, PASSWORD, { tokenUrl: healthy.tokenUrl, timeoutMs: 60_000 })
       assert.equal(token.token_type, 'bearer')
     } finally {
       ac.abort()
@@ -277,7 +277,7 @@ describe('in-process', () => {
   test('an earlier abort listener that calls stopImmediatePropagation() does not stop the abort', async () => {
     const ac = new AbortController()
     ac.signal.addEventListener('abort', (e) => e.stopImmediatePropagation())
-    const pending = createAccessToken(USER, PASSWORD, { tokenUrl: hanging.url, timeoutMs: 10_000, signal: ac.signal })
+    const pending = createAccessToken(USER, PASSWORD, { tokenUrl: hanging.tokenUrl, timeoutMs: 10_000, signal: ac.signal })
     setTimeout(() => ac.abort(new Error('user left')), 20)
     const { err } = await rejection(pending, 'ABORT_ERR', { name: 'AbortError' })
     assert.equal(err.cause.message, 'user left')
@@ -289,7 +289,7 @@ describe('in-process', () => {
       const key = Object.getOwnPropertySymbols(ac.signal).find((s) => String(s).includes('kDependantSignals'))
       return key ? ac.signal[key]?.size ?? 0 : 0
     }
-    for (let i = 0; i < 300; i++) await createAccessToken(USER, PASSWORD, { tokenUrl: healthy.url, signal: ac.signal })
+    for (let i = 0; i < 300; i++) await createAccessToken(USER, PASSWORD, { tokenUrl: healthy.tokenUrl, signal: ac.signal })
     assert.ok(dependants() <= 1, `${dependants()} followers on the signal`)
   })
 
@@ -299,9 +299,9 @@ describe('in-process', () => {
     process.on('warning', onWarning)
     try {
       const ac = new AbortController()
-      const calls = Array.from({ length: 30 }, () => createAccessToken(USER, PASSWORD, { tokenUrl: healthy.url, signal: ac.signal }))
+      const calls = Array.from({ length: 30 }, () => createAccessToken(USER, PASSWORD, { tokenUrl: healthy.tokenUrl, signal: ac.signal }))
       await Promise.all(calls)
-      const manager = new addon.TokenManager({ username: USER, password: PASSWORD, tokenUrl: healthy.url })
+      const manager = new addon.TokenManager({ username: USER, password: PASSWORD, tokenUrl: healthy.tokenUrl })
       await Promise.all(Array.from({ length: 30 }, () => manager.getAccessToken({ signal: ac.signal })))
       await new Promise((r) => setImmediate(r))
       assert.deepEqual(warnings, [])

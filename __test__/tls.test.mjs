@@ -7,7 +7,7 @@ import { X509Certificate } from 'node:crypto'
 import https from 'node:https'
 import { createRequire } from 'node:module'
 import { after, before, test } from 'node:test'
-import { addon, rejection, startSonetelServer, USER, PASSWORD } from './helpers/common.mjs'
+import { addon, rejection, startSonetel, USER, PASSWORD } from './helpers/common.mjs'
 
 const require = createRequire(import.meta.url)
 const { selfSignedCertificate } = require('../testing/certs.js')
@@ -18,15 +18,15 @@ let chained // a server presenting a leaf signed by a test CA
 let pinned
 before(async () => {
   pinned = selfSignedCertificate()
-  self = await startSonetelServer({ https: true, cert: pinned.cert, key: pinned.key })
-  chained = await startSonetelServer({ https: true })
+  self = await startSonetel({ https: true, cert: pinned.cert, key: pinned.key })
+  chained = await startSonetel({ https: true })
 })
 after(async () => {
   await self.close()
   await chained.close()
 })
 
-const at = (server, host = 'localhost') => server.url.replace('127.0.0.1', host)
+const at = (server, host = 'localhost') => server.tokenUrl.replace('127.0.0.1', host)
 
 test('the certificate is the kind Node accepts: self-signed and CA:TRUE', async () => {
   const x509 = new X509Certificate(pinned.cert)

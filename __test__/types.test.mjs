@@ -14,13 +14,14 @@ import { after, before, test } from 'node:test'
 const root = fileURLToPath(new URL('..', import.meta.url))
 const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc')
 const dts = fs.readFileSync(path.join(root, 'index.d.ts'), 'utf8')
+const testingDts = fs.readFileSync(path.join(root, 'testing', 'index.d.ts'), 'utf8')
 let work
 
-/** The @example blocks of index.d.ts, each with the name of what it documents. */
-function examples() {
+/** The @example blocks of a declaration file, each with the name of what it documents. */
+function examples(text = dts) {
   const found = []
   const re = /\/\*\*((?:(?!\*\/)[\s\S])*)\*\/\s*(?:export )?(?:declare )?(?:class |function |interface |type |const |readonly )?(?:\w+ )?(\w+)/g
-  for (const [, doc, name] of dts.matchAll(re)) {
+  for (const [, doc, name] of text.matchAll(re)) {
     const body = doc.split('\n').map((l) => l.replace(/^\s*\* ?/, '')).join('\n')
     for (const [, lang, code] of body.matchAll(/@example\s*```(\w*)\n([\s\S]*?)```/g)) found.push({ name, lang, code })
   }
@@ -47,6 +48,13 @@ export type Used = [typeof SonetelAuthError, typeof createAccessToken, typeof re
   typeof username, typeof password, typeof url, typeof manager, typeof token, typeof save, typeof redis, typeof metrics, typeof process]
 `
 
+// The testing examples' imports are the prelude's (an example is a function body).
+const testingPrelude = `import { createAccessToken, TokenManager } from 'sonetel-auth'
+import { startSonetel, type SonetelStandIn, type SonetelStandInOptions, type StandInRequest, type StandInFault, type StandInFaultOptions } from 'sonetel-auth/testing'
+declare const sonetel: SonetelStandIn
+export type Used = [typeof createAccessToken, typeof TokenManager, typeof startSonetel, SonetelStandInOptions, StandInRequest, StandInFault, StandInFaultOptions, typeof sonetel]
+`
+
 const strictness = { strict: true, exactOptionalPropertyTypes: true, noUncheckedIndexedAccess: true, noUnusedLocals: false }
 const resolutions = {
   node16: { module: 'node16', moduleResolution: 'node16' },
@@ -62,6 +70,9 @@ before(() => {
   const blocks = examples()
   const body = blocks.map((e, i) => `// ${e.name}\nexport async function example${i}(): Promise<void> {\n${e.code}}\n`).join('\n')
   fs.writeFileSync(path.join(work, 'examples.ts'), prelude + body)
+  const testingBody = examples(testingDts)
+    .map((e, i) => `// ${e.name}\nexport async function example${i}(): Promise<void> {\n${e.code.replace(/^import .*$/gm, '')}}\n`).join('\n')
+  fs.writeFileSync(path.join(work, 'testing-examples.ts'), testingPrelude + testingBody)
   fs.copyFileSync(path.join(root, '__test__', 'types', 'usage.ts'), path.join(work, 'usage.ts'))
 })
 after(() => fs.rmSync(work, { recursive: true, force: true }))
@@ -73,7 +84,7 @@ function check(name, compilerOptions, withNode) {
   const config = path.join(work, `tsconfig.${name}.json`)
   fs.writeFileSync(config, JSON.stringify({
     compilerOptions: { ...strictness, ...compilerOptions, target: 'ES2022', noEmit: true, skipLibCheck: false, types: withNode ? ['node'] : [] },
-    files: ['examples.ts', 'usage.ts'],
+    files: ['examples.ts', 'testing-examples.ts', 'usage.ts'],
   }))
   try {
     execFileSync(process.execPath, [tsc, '-p', config], { stdio: 'pipe', cwd: work })
@@ -82,14 +93,17 @@ function check(name, compilerOptions, withNode) {
   }
 }
 
-test('every exported declaration has JSDoc with an example', () => {
+test('every exported declaration has JSDoc with an example, in index.d.ts and testing/index.d.ts', () => {
   const missing = []
   const re = /(\/\*\*(?:(?!\*\/)[\s\S])*\*\/\s*)?export (?:declare )?(?:class|function|interface|const) (\w+)/g
-  for (const [, doc, name] of dts.matchAll(re)) {
-    if (!doc?.includes('@example')) missing.push(name)
+  for (const text of [dts, testingDts]) {
+    for (const [, doc, name] of text.matchAll(re)) {
+      if (!doc?.includes('@example')) missing.push(name)
+    }
   }
   assert.deepEqual(missing, [])
   assert.ok(examples().length >= 25, `${examples().length} examples found`)
+  assert.ok(examples(testingDts).length >= 5, `${examples(testingDts).length} testing examples found`)
 })
 
 test('no test-only export and no Node-only type in the public types', () => {
@@ -98,26 +112,35 @@ test('no test-only export and no Node-only type in the public types', () => {
   assert.doesNotMatch(declarations, /\bBuffer\b/)
 })
 
-test('the JavaScript face implements index.d.ts: every declared export, with compatible types, and no other (tsc --checkJs)', () => {
-  fs.writeFileSync(path.join(work, 'face.ts'), `import type * as Declared from 'sonetel-auth'
-import * as face from ${JSON.stringify(path.join(root, 'src', 'face', 'index.js'))}
-export const matches: typeof Declared = face
-type Extra = Exclude<keyof typeof face, keyof typeof Declared>
+/** tsc --checkJs: the JavaScript module `js` is assignable to the declared module `specifier`, and exports nothing else. */
+function checkImplements(name, specifier, js) {
+  fs.writeFileSync(path.join(work, `${name}.ts`), `import type * as Declared from '${specifier}'
+import * as actual from ${JSON.stringify(js)}
+export const matches: typeof Declared = actual
+type Extra = Exclude<keyof typeof actual, keyof typeof Declared>
 export const noExtra: [Extra] extends [never] ? true : false = true
 `)
-  const config = path.join(work, 'tsconfig.face.json')
+  const config = path.join(work, `tsconfig.${name}.json`)
   fs.writeFileSync(config, JSON.stringify({
     compilerOptions: {
       strict: true, noImplicitAny: false, useUnknownInCatchVariables: false, allowJs: true, checkJs: true, noEmit: true,
-      target: 'ES2022', lib: ['es2024'], ...resolutions.nodenext, types: ['node'], typeRoots: [path.join(root, 'node_modules', '@types')],
+      target: 'ES2022', lib: ['es2024', 'esnext.disposable'], ...resolutions.nodenext, types: ['node'], typeRoots: [path.join(root, 'node_modules', '@types')],
     },
-    files: ['face.ts'],
+    files: [`${name}.ts`],
   }))
   try {
     execFileSync(process.execPath, [tsc, '-p', config], { stdio: 'pipe', cwd: work })
   } catch (e) {
     assert.fail(`tsc failed:\n${e.stdout}${e.stderr}`)
   }
+}
+
+test('the JavaScript face implements index.d.ts: every declared export, with compatible types, and no other (tsc --checkJs)', () => {
+  checkImplements('face', 'sonetel-auth', path.join(root, 'src', 'face', 'index.js'))
+})
+
+test('sonetel-auth/testing implements testing/index.d.ts: every declared export, with compatible types, and no other (tsc --checkJs)', () => {
+  checkImplements('testing-face', 'sonetel-auth/testing', path.join(root, 'testing', 'index.js'))
 })
 
 test('await using compiles with a TokenManager (TypeScript 5.2+, lib esnext.disposable), with and without @types/node', () => {

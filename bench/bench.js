@@ -84,7 +84,7 @@ function runWrk(url, dir) {
 
 async function main() {
   const server = await spawnSonetelServer({ https: true })
-  const url = server.url.replace('127.0.0.1', 'localhost')
+  const url = server.tokenUrl.replace('127.0.0.1', 'localhost')
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sonetel-bench-'))
   const caFile = path.join(dir, 'ca.pem')
   fs.writeFileSync(caFile, server.ca)

@@ -10,7 +10,7 @@ const { fork } = require('node:child_process')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const { startSonetelServer } = require('../testing/sonetel-server.js')
+const { startSonetel } = require('sonetel-auth/testing')
 const { startRedis, redisMissing } = require('../testing/redis.js')
 
 const LIFETIME = Number(process.env.FLEET_LIFETIME || 4) // seconds
@@ -46,7 +46,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 
 async function fleetRun(server, n, store) {
   server.reset()
-  const options = { username: USER, password: PASSWORD, tokenUrl: server.url, ...(store ? { store } : {}) }
+  const options = { username: USER, password: PASSWORD, tokenUrl: server.tokenUrl, ...(store ? { store } : {}) }
   const procs = await Promise.all(Array.from({ length: n }, () => new Promise((resolve) => {
     const child = fork(__filename, ['child'], { env: { ...process.env, OPTIONS: JSON.stringify(options) } })
     child.once('message', () => resolve(child))
@@ -69,15 +69,15 @@ async function latencies(server, stores) {
   const request = []
   for (let i = 0; i < 200; i++) {
     const t = performance.now()
-    await createAccessToken(USER, PASSWORD, { tokenUrl: server.url })
+    await createAccessToken(USER, PASSWORD, { tokenUrl: server.tokenUrl })
     request.push(performance.now() - t)
   }
   out['token request (local stand-in, plain http)'] = median(request)
   for (const [name, store] of Object.entries(stores)) {
-    await new TokenManager({ username: USER, password: PASSWORD, tokenUrl: server.url, store }).getAccessToken()
+    await new TokenManager({ username: USER, password: PASSWORD, tokenUrl: server.tokenUrl, store }).getAccessToken()
     const hits = []
     for (let i = 0; i < 200; i++) {
-      const m = new TokenManager({ username: USER, password: PASSWORD, tokenUrl: server.url, store })
+      const m = new TokenManager({ username: USER, password: PASSWORD, tokenUrl: server.tokenUrl, store })
       const t = performance.now()
       await m.getAccessToken()
       hits.push(performance.now() - t)
@@ -88,7 +88,7 @@ async function latencies(server, stores) {
 }
 
 async function main() {
-  const server = await startSonetelServer({ accessTokenLifetime: LIFETIME })
+  const server = await startSonetel({ accessTokenLifetime: LIFETIME })
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sonetel-fleet-bench-'))
   const redis = redisMissing() ? null : await startRedis()
   const stores = { file: `file://${path.join(dir, 'token.json')}`, ...(redis ? { redis: redis.url } : {}) }

@@ -7,7 +7,7 @@
 // ratios. Goals (issue 16): at most 2×, 2×, 5× and 1.2×.
 //   HOT_ROUNDS (default 15), HOT_CALLS (default 200000) calls per round and side.
 
-const { startSonetelServer } = require('../testing/sonetel-server.js')
+const { startSonetel } = require('sonetel-auth/testing')
 const { TokenManager, decodeAccessToken } = require('..')
 
 const ROUNDS = Number(process.env.HOT_ROUNDS || 15)
@@ -63,9 +63,9 @@ function bigToken(payloadBytes) {
 }
 
 async function main() {
-  const server = await startSonetelServer()
+  const server = await startSonetel()
   try {
-    const manager = new TokenManager({ username: 'demo@example.com', password: 'demo-password', tokenUrl: server.url })
+    const manager = new TokenManager({ username: 'demo@example.com', password: 'demo-password', tokenUrl: server.tokenUrl })
     const token = await manager.getAccessToken()
     const whole = await manager.getToken()
     // The plain cache: what an app would write by hand around a token it holds.

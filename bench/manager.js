@@ -3,11 +3,11 @@
 //   - 1 000 concurrent getAccessToken() calls on an empty cache: how many token requests
 //   - a cached getAccessToken() call: calls per second and µs of CPU per call
 const { TokenManager } = require('..')
-const { startSonetelServer } = require('../testing/sonetel-server.js')
+const { startSonetel } = require('sonetel-auth/testing')
 
 async function main() {
-  const server = await startSonetelServer()
-  const manager = new TokenManager({ username: 'demo@example.com', password: 'demo-password', tokenUrl: server.url })
+  const server = await startSonetel()
+  const manager = new TokenManager({ username: 'demo@example.com', password: 'demo-password', tokenUrl: server.tokenUrl })
   await Promise.all(Array.from({ length: 1000 }, () => manager.getAccessToken()))
   console.log(`1 000 concurrent calls on an empty cache: ${server.requests.length} token request(s)`)
 

@@ -37,7 +37,7 @@ async function exitChild() {
 async function main() {
   const { spawnSonetelServer } = require('../testing/server-process.js')
   const server = await spawnSonetelServer()
-  const opts = { tokenUrl: server.url, timeoutMs: 60_000 }
+  const opts = { tokenUrl: server.tokenUrl, timeoutMs: 60_000 }
   const results = {}
   let unhandled = 0
   process.on('unhandledRejection', () => { unhandled++ })
@@ -84,7 +84,7 @@ async function main() {
     const calls = 2_000
     const started = performance.now()
     const oks = await Promise.all(Array.from({ length: 4 }, () => new Promise((resolve, reject) => {
-      const w = new Worker(__filename, { workerData: { url: server.url, calls } })
+      const w = new Worker(__filename, { workerData: { url: server.tokenUrl, calls } })
       w.once('message', resolve)
       w.once('error', reject)
     })))
@@ -95,7 +95,7 @@ async function main() {
   // 5. A finished process exits on its own.
   {
     const lingers = await new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [__filename, '--exit-child', server.url], { stdio: ['ignore', 'pipe', 'inherit'] })
+      const child = spawn(process.execPath, [__filename, '--exit-child', server.tokenUrl], { stdio: ['ignore', 'pipe', 'inherit'] })
       let out = ''
       const guard = setTimeout(() => { child.kill(); reject(new Error('the process did not exit within 30 s')) }, 30_000)
       child.stdout.on('data', (d) => { out += d })

@@ -6,6 +6,7 @@
 
 const { parseArgs } = require('node:util')
 const { createAccessToken, refreshAccessToken, decodeAccessToken } = require('..')
+const { closest } = require('../src/face/options.js')
 const { version } = require('../package.json')
 
 const USAGE = `Usage: sonetel-auth <command> [options]
@@ -60,7 +61,14 @@ function parse(argv) {
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true })
   } catch (err) {
-    throw new UsageError(String(err.message).replace(/\. To specify a positional argument.*$/s, ''))
+    let message = String(err.message).replace(/\. To specify a positional argument.*$/s, '')
+    const unknown = err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && /'(--?[^']*)'/.exec(message)
+    if (unknown) {
+      const flag = unknown[1].replace(/^-+/, '').split('=')[0]
+      const best = flag.length > 1 && closest(flag, Object.keys(OPTIONS))
+      message = best ? `unknown option '${unknown[1]}' (did you mean --${best}?)` : `unknown option '${unknown[1]}'`
+    }
+    throw new UsageError(message)
   }
   if (parsed.values.password !== undefined) {
     throw new UsageError('a password is never taken from the command line; use SONETEL_PASSWORD, --password-stdin or the prompt')

@@ -4,25 +4,22 @@
 // (HTTPS, with a certificate made at start-up); with them, against the real Sonetel.
 
 const { createAccessToken, decodeAccessToken, TokenManager } = require('..')
-const { startSonetelServer, DEFAULT_USERS } = require('../testing/sonetel-server.js')
-const { startSonetelApi } = require('../testing/sonetel-api.js')
+const { startSonetel } = require('sonetel-auth/testing')
 
 const shorten = (token) => `${token.slice(0, 12)}…${token.slice(-6)} (${token.length} chars)`
 
 async function main() {
   let server
-  let api
   let username = process.env.SONETEL_USERNAME
   let password = process.env.SONETEL_PASSWORD
   let options = {}
   if (username && password) {
     console.log('Using the real Sonetel token endpoint.')
   } else {
-    server = await startSonetelServer({ https: true })
-    ;[[username, password]] = Object.entries(DEFAULT_USERS)
-    api = await startSonetelApi({ tokens: server })
-    options = { tokenUrl: server.url.replace('127.0.0.1', 'localhost'), ca: server.ca }
-    console.log(`Using the local Sonetel stand-in at ${options.tokenUrl} (API at ${api.origin})`)
+    server = await startSonetel({ https: true })
+    ;({ username, password } = server)
+    options = { tokenUrl: server.tokenUrl.replace('127.0.0.1', 'localhost'), ca: server.ca }
+    console.log(`Using the local Sonetel stand-in (sonetel-auth/testing) at ${options.tokenUrl} (API at ${server.apiUrl})`)
   }
 
   const started = process.hrtime.bigint()
@@ -40,7 +37,7 @@ async function main() {
   console.log('\ndecodeAccessToken(token.access_token):')
   for (const [key, value] of Object.entries(claims)) console.log(`  ${key.padEnd(14)} ${JSON.stringify(value)}`)
 
-  const manager = new TokenManager({ username, password, ...options, token, ...(api ? { apiUrl: api.origin } : {}) })
+  const manager = new TokenManager({ username, password, ...options, token, ...(server ? { apiUrl: server.apiUrl } : {}) })
   const header = await manager.authorizationHeader()
   console.log(`\nTokenManager#authorizationHeader() → "Bearer ${shorten(header.slice(7))}" (cached, no request)`)
 
@@ -57,7 +54,6 @@ async function main() {
   } catch (err) {
     console.log(`\nA wrong password rejects with code ${err.code}: ${err.message}`)
   }
-  if (api) await api.close()
   if (server) await server.close()
 }
 

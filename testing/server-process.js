@@ -1,7 +1,7 @@
 'use strict'
 // Runs the local Sonetel server in a child process, so that a benchmark or soak test
 // measures the client alone (and can read the server's own CPU time).
-//   node testing/server-process.js [--https] [--hang]   prints one JSON line: { url, ca, pid }
+//   node testing/server-process.js [--https] [--hang]   prints one JSON line: { tokenUrl, apiUrl, ca, pid }
 // (--hang: accept every request and never answer it.)
 
 const { spawn } = require('node:child_process')
@@ -9,17 +9,18 @@ const fs = require('node:fs')
 const readline = require('node:readline')
 
 if (require.main === module) {
-  const { startSonetelServer } = require('./sonetel-server.js')
-  startSonetelServer({ https: process.argv.includes('--https') }).then((server) => {
+  const { startSonetel } = require('./index.js')
+  startSonetel({ https: process.argv.includes('--https') }).then((server) => {
     if (process.argv.includes('--hang')) server.fault('hang')
-    process.stdout.write(JSON.stringify({ url: server.url, ca: server.ca, pid: process.pid }) + '\n')
+    process.stdout.write(JSON.stringify({ tokenUrl: server.tokenUrl, apiUrl: server.apiUrl, ca: server.ca, pid: process.pid }) + '\n')
     // Requests are not recorded here: a long benchmark would keep millions of them.
     server.requests.push = () => 0
+    server.apiRequests.push = () => 0
     process.on('disconnect', () => process.exit(0))
     process.on('SIGTERM', () => process.exit(0))
   })
 } else {
-  /** Starts the server process; resolves with { url, ca, pid, cpuSeconds(), close() }. */
+  /** Starts the server process; resolves with { tokenUrl, apiUrl, ca, pid, cpuSeconds(), close() }. */
   module.exports.spawnSonetelServer = function spawnSonetelServer({ https = false, hang = false } = {}) {
     const flags = [...(https ? ['--https'] : []), ...(hang ? ['--hang'] : [])]
     const child = spawn(process.execPath, [__filename, ...flags], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })

@@ -6,12 +6,19 @@
 
 const crypto = require('node:crypto')
 const http = require('node:http')
+const https = require('node:https')
+
+/** A phone number as Sonetel takes it: E.164, the leading `+` optional. */
+const PHONE = /^\+?[1-9]\d{5,14}$/
+const SIP = /^sips?:[^@\s]+@[^@\s]+$/i
+const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/
 
 /**
  * Starts the API on 127.0.0.1 (a free port). `tokens` is the token server from
- * `startSonetelServer`. Resolves with `{ origin, requests, reset(), close(), ... }`.
+ * `startSonetelServer`; `tls` ({ cert, key }) serves it over HTTPS.
+ * Resolves with `{ origin, requests, reset(), close(), ... }`.
  */
-async function startSonetelApi({ tokens }) {
+async function startSonetelApi({ tokens, tls, testHooks = false }) {
   const state = { requests: [], failNext: null }
   const sockets = new Set()
 
@@ -25,9 +32,9 @@ async function startSonetelApi({ tokens }) {
 
   function serve(req, res, record) {
     const url = new URL(req.url, 'http://localhost')
-    // Test hooks, not part of Sonetel's API: a redirect to anywhere; after the token check,
-    // an echo of the request and an answer that never comes.
-    if (url.pathname === '/test/redirect') {
+    // Our own tests' hooks, off unless asked for (Sonetel has no such paths): a redirect to
+    // anywhere; after the token check, an echo of the request and an answer that never comes.
+    if (testHooks && url.pathname === '/test/redirect') {
       res.writeHead(Number(url.searchParams.get('status') || 302), { location: url.searchParams.get('to') })
       return res.end()
     }
@@ -37,10 +44,10 @@ async function startSonetelApi({ tokens }) {
       return send(res, 401, { error: 'invalid_token', error_description: auth ? 'Access token expired or revoked' : 'Full authentication is required to access this resource' },
         { 'www-authenticate': 'Bearer error="invalid_token"' })
     }
-    if (url.pathname === '/test/echo') {
+    if (testHooks && url.pathname === '/test/echo') {
       return success(res, { method: req.method, contentType: req.headers['content-type'] ?? null, body: record.body, query: url.search })
     }
-    if (url.pathname === '/test/hang') return undefined
+    if (testHooks && url.pathname === '/test/hang') return undefined
     if (state.failNext) {
       const { code, detail, status } = state.failNext
       state.failNext = null
@@ -53,19 +60,34 @@ async function startSonetelApi({ tokens }) {
       if (account[2]) return success(res, [{ phone_number: '+46850000000', status: 'active' }])
       return success(res, { account_id: who.accId, user_id: who.userId, email: who.email, currency: 'EUR', credit_balance: '12.50' })
     }
+    const users = /^\/account\/([^/]+)\/user\/?$/.exec(url.pathname)
+    if (users && (req.method === 'GET' || req.method === 'HEAD')) {
+      if (users[1] !== String(who.accId)) return failed(res, 'ACCESS_DENIED', `No access to account ${users[1]}`)
+      return success(res, [{ user_id: who.userId, email: who.email, user_type: 'admin', status: 'active' }])
+    }
     if (url.pathname === '/make-calls/call/call-back' && req.method === 'POST') {
       let body
       try { body = JSON.parse(record.body) } catch { return failed(res, 'INVALID_REQUEST', 'The body is not JSON', 400) }
-      const number = /^\+?\d{6,15}$/
-      if (!number.test(body.call1 ?? '') || !number.test(body.call2 ?? '')) {
-        return failed(res, 'INVALID_NUMBER', 'call1 and call2 must be phone numbers in E.164 form')
+      if (body === null || typeof body !== 'object') return failed(res, 'INVALID_REQUEST', 'The body is not a JSON object', 400)
+      // As Sonetel takes them: a phone number or a SIP address, and for call1 also the
+      // e-mail of one of the account's users.
+      const reachable = (v, first) => typeof v === 'string' && (PHONE.test(v) || SIP.test(v) || (first && EMAIL.test(v)))
+      if (!reachable(body.call1, true) || !reachable(body.call2, false)) {
+        return failed(res, 'INVALID_NUMBER', 'call1 and call2 must be phone numbers in E.164 form or SIP addresses (call1 may be a user\'s e-mail)')
       }
-      return success(res, { session_id: crypto.randomUUID(), call1: body.call1, call2: body.call2 }, 202)
+      if (EMAIL.test(body.call1) && !SIP.test(body.call1) && body.call1 !== who.email) {
+        return failed(res, 'USER_NOT_FOUND', 'call1 is not a user of this account')
+      }
+      const show = (v) => (v === undefined ? 'automatic' : v)
+      return success(res, {
+        session_id: crypto.randomUUID(), call1: body.call1, call2: body.call2,
+        show_1: show(body.show_1), show_2: show(body.show_2), ...(body.app_id === undefined ? {} : { app_id: body.app_id }),
+      }, 202)
     }
     return send(res, 404, { status: 'failed', response: { code: 'NOT_FOUND', detail: `No resource ${url.pathname}` } })
   }
 
-  const server = http.createServer((req, res) => {
+  const handle = (req, res) => {
     const chunks = []
     req.on('data', (c) => chunks.push(c))
     req.on('end', () => {
@@ -73,16 +95,18 @@ async function startSonetelApi({ tokens }) {
       state.requests.push(record)
       serve(req, res, record)
     })
-  })
+  }
+  const server = tls ? https.createServer({ cert: tls.cert, key: tls.key }, handle) : http.createServer(handle)
   server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)) })
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const origin = `http://127.0.0.1:${server.address().port}`
+  const origin = `${tls ? 'https' : 'http'}://127.0.0.1:${server.address().port}`
   return Object.assign(state, {
     origin,
     server,
     /** The next authorised request is answered `{"status":"failed"}` with this code and detail. */
     failWith(code, detail, status = 200) { state.failNext = { code, detail, status } },
     reset() { state.requests.length = 0; state.failNext = null },
+    dropConnections() { for (const s of sockets) s.destroy() },
     async close() {
       for (const s of sockets) s.destroy()
       await new Promise((resolve) => server.close(resolve))

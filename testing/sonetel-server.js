@@ -56,10 +56,10 @@ function parseBody(body, contentType = '') {
 /**
  * Starts the server on 127.0.0.1 (a free port unless `port` is given).
  * Options: `https` (serve TLS with a certificate from a generated CA, exposed as `ca`),
- * `users` ({ email: password }), `accessTokenLifetime` and `refreshTokenLifetime` (s).
+ * `users` ({ email: password }; default: the demo account), `accessTokenLifetime` and `refreshTokenLifetime` (s).
  */
 async function startSonetelServer(options = {}) {
-  const users = { ...DEFAULT_USERS, ...(options.users || {}) }
+  const users = { ...(options.users || DEFAULT_USERS) }
   const refreshTokens = new Map() // token -> { email, exp }
   const accessTokens = new Map() // token -> { email, exp, userId, accId }
   const faults = []
@@ -80,6 +80,8 @@ async function startSonetelServer(options = {}) {
   function issue(email, wantRefresh) {
     const now = Math.floor(Date.now() / 1000) + state.clockOffset
     const jti = crypto.randomUUID()
+    // An account added on the fly (stand-in.users[email] = password) gets its ids here.
+    if (!userIds.has(email)) userIds.set(email, String(nextUserId++))
     const userId = userIds.get(email)
     const accId = 200000000 + Number(userId)
     const claims = {
@@ -279,6 +281,7 @@ async function startSonetelServer(options = {}) {
     },
     reset() { state.requests.length = 0; Object.keys(state.counts).forEach((k) => { state.counts[k] = 0 }); faults.length = 0 },
     openConnections: () => sockets.size,
+    dropConnections() { for (const s of sockets) s.destroy() },
     async close() {
       for (const s of sockets) s.destroy()
       await new Promise((resolve) => server.close(resolve))

@@ -7,11 +7,14 @@ const require = createRequire(import.meta.url)
 // The tests talk to local servers; a proxy from the environment must not get in between.
 process.env.NO_PROXY = [process.env.NO_PROXY, 'localhost', '127.0.0.1', '::1'].filter(Boolean).join(',')
 export const addon = require('../../index.js')
-export const { startSonetelServer, DEFAULT_USERS } = require('../../testing/sonetel-server.js')
+// The stand-ins as users get them: through the package's own `sonetel-auth/testing` export.
+export const { startSonetel } = require('sonetel-auth/testing')
+/** Switches on the API stand-in's paths for our own tests (`/test/echo`, `/test/hang`, `/test/redirect`). */
+export const TEST_HOOKS = { [Symbol.for('sonetel-auth.testing.hooks')]: true }
 export const { startProxy } = require('../../testing/proxy.js')
 
 export const USER = 'demo@example.com'
-export const PASSWORD = DEFAULT_USERS[USER]
+export const PASSWORD = 'demo-password'
 
 /** Every text a user could see of an error: message, stack, inspect, JSON. */
 export function errorTexts(err) {

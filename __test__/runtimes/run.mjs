@@ -53,7 +53,7 @@ after(async () => {
 function run(runtime, args, env = {}) {
   const r = spawnSync(bin[runtime], args, {
     cwd: project, encoding: 'utf8', timeout: 120_000,
-    env: { ...process.env, NO_COLOR: '1', TOKEN_URL: server.url, ...env },
+    env: { ...process.env, NO_COLOR: '1', TOKEN_URL: server.tokenUrl, ...env },
   })
   assert.equal(r.status, 0, `${runtime} ${args.join(' ')}: status ${r.status} ${r.signal ?? ''}\n${r.stdout}\n${r.stderr}`)
   return r
@@ -81,7 +81,7 @@ for (const runtime of ['bun', 'deno']) {
     })
     test('the command line: a token on standard output, nothing else', () => {
       const cli = path.join('node_modules', 'sonetel-auth', 'bin', 'sonetel-auth.js')
-      const r = run(runtime, [...prefix, cli, 'token', '--token-url', server.url], { SONETEL_USERNAME: 'demo@example.com', SONETEL_PASSWORD: 'demo-password' })
+      const r = run(runtime, [...prefix, cli, 'token', '--token-url', server.tokenUrl], { SONETEL_USERNAME: 'demo@example.com', SONETEL_PASSWORD: 'demo-password' })
       assert.match(r.stdout, /^eyJ[\w-]+\.[\w-]+\.[\w-]+\n$/)
     })
   })

@@ -1,6 +1,7 @@
 //! The core's errors: what kind of failure happened, in plain Rust terms. The binding
 //! layer gives each kind its stable JavaScript `code`.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
@@ -205,7 +206,7 @@ impl fmt::Display for AuthError {
                     write!(f, "Sonetel refused the grant ({status} {error})")?;
                 }
                 match error_description {
-                    Some(d) if !d.is_empty() => write!(f, ": {d}"),
+                    Some(d) if !d.is_empty() => write!(f, ": {}", mask_emails(d)),
                     _ => Ok(()),
                 }
             }
@@ -229,7 +230,7 @@ impl fmt::Display for AuthError {
                 }
                 f.write_str(")")?;
                 match detail {
-                    Some(d) if !d.is_empty() => write!(f, ": {d}"),
+                    Some(d) if !d.is_empty() => write!(f, ": {}", mask_emails(d)),
                     _ => Ok(()),
                 }
             }
@@ -281,6 +282,46 @@ pub fn scrub(text: &mut String, secrets: &[&str]) {
     }
 }
 
+/// `text` with each e-mail address in it replaced by `[e-mail]`. Messages end up in logs;
+/// servers name the user they refused ("User with name who@example.com not found"). The
+/// server's own text stays available, unmasked, in the error's properties.
+pub fn mask_emails(text: &str) -> Cow<'_, str> {
+    const LOCAL_PUNCT: &str = ".!#$%&'*+/=?^_`{|}~-";
+    let is_local = |c: char| c.is_alphanumeric() || LOCAL_PUNCT.contains(c);
+    let is_domain = |c: char| c.is_alphanumeric() || c == '-' || c == '.';
+    if !text.contains('@') {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('@') {
+        let start = rest[..at]
+            .char_indices()
+            .rev()
+            .take_while(|&(_, c)| is_local(c))
+            .last()
+            .map_or(at, |(i, _)| i);
+        let after = &rest[at + 1..];
+        let domain_len = after
+            .char_indices()
+            .find(|&(_, c)| !is_domain(c))
+            .map_or(after.len(), |(i, _)| i);
+        // A sentence's full stop is not part of the domain.
+        let domain = after[..domain_len].trim_end_matches('.');
+        let is_address = start < at && domain.contains('.') && !domain.starts_with('.');
+        if is_address {
+            out.push_str(&rest[..start]);
+            out.push_str("[e-mail]");
+            rest = &after[domain.len()..];
+        } else {
+            out.push_str(&rest[..=at]);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
 /// Cuts `text` to at most `max` bytes on a character boundary.
 pub fn truncate_utf8(text: &str, max: usize) -> &str {
     if text.len() <= max {
@@ -296,6 +337,39 @@ pub fn truncate_utf8(text: &str, max: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_mask_email_addresses_and_properties_keep_them() {
+        assert_eq!(
+            mask_emails("User with name who+x@example.co.uk not found."),
+            "User with name [e-mail] not found."
+        );
+        assert_eq!(mask_emails("a@b.c and d@e.f"), "[e-mail] and [e-mail]");
+        assert_eq!(
+            mask_emails("@home, user@localhost, @@"),
+            "@home, user@localhost, @@"
+        );
+        assert_eq!(mask_emails("å@ö.se"), "[e-mail]");
+        let e = AuthError::Auth {
+            status: 401,
+            error: "unauthorized".into(),
+            error_description: Some("User with name who@example.com not found".into()),
+            retry_after: None,
+        };
+        assert_eq!(
+            e.to_string(),
+            "Sonetel refused the grant (401 unauthorized): User with name [e-mail] not found"
+        );
+        match e {
+            AuthError::Auth {
+                error_description, ..
+            } => assert_eq!(
+                error_description.as_deref(),
+                Some("User with name who@example.com not found")
+            ),
+            _ => unreachable!(),
+        }
+    }
 
     #[test]
     fn redact_replaces_echoed_secrets() {

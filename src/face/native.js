@@ -6,7 +6,7 @@
 const fs = require('node:fs')
 const path = require('node:path')
 
-const root = path.join(__dirname, '..', '..')
+const { PLATFORMS, localBuild, platformPackage } = require('./binary.js')
 
 /** This machine's platform as napi-rs names its builds (`linux-x64-gnu`, …). */
 function platformName() {
@@ -25,29 +25,73 @@ function isMusl() {
   }
 }
 
-/** The binary: `NAPI_RS_NATIVE_LIBRARY_PATH`, a local build, or the platform package. */
+/** Loads a .node file by path, past any bundler's `require`. */
+function openFile(file) {
+  try {
+    const module = { exports: {} }
+    process.dlopen(module, path.toNamespacedPath(path.resolve(file)))
+    return module.exports
+  } catch (e) {
+    return e
+  }
+}
+
+const isBinding = (value) => typeof value?.Channel === 'function'
+const notThere = (e) => e?.code === 'MODULE_NOT_FOUND' || e?.code === 'ENOENT' || /cannot open shared object file: No such file/.test(String(e?.message))
+
+/**
+ * The binary: `NAPI_RS_NATIVE_LIBRARY_PATH`, a local build, or the platform package.
+ * @returns {typeof import('../binding/native')}
+ */
 function load() {
   const name = platformName()
   const tried = []
-  const candidates = []
-  if (process.env.NAPI_RS_NATIVE_LIBRARY_PATH) candidates.push(process.env.NAPI_RS_NATIVE_LIBRARY_PATH)
-  candidates.push(path.join(root, `sonetel-auth.${name}.node`), `sonetel-auth-${name}`)
-  for (const candidate of candidates) {
-    try {
-      return require(candidate)
-    } catch (e) {
-      tried.push(e)
-    }
+  const explicit = process.env.NAPI_RS_NATIVE_LIBRARY_PATH
+  /** @type {Array<[string, () => unknown]>} */
+  const attempts = explicit
+    ? [[`NAPI_RS_NATIVE_LIBRARY_PATH (${explicit})`, () => openFile(explicit)]]
+    : [[`a local build (sonetel-auth.${name}.node)`, () => localBuild(name)], [`the package sonetel-auth-${name}`, () => platformPackage(name)]]
+  for (const [where, attempt] of attempts) {
+    let found = attempt()
+    // A bundler's file loader hands over the path it copied the binary to.
+    if (typeof found === 'string') found = openFile(path.resolve(__dirname, found))
+    if (isBinding(found)) return /** @type {any} */ (found)
+    if (found !== undefined) tried.push(found instanceof Error ? found : new Error(`${where} is not a sonetel-auth binary`))
   }
-  const supported = require('../../package.json').napi.targets
-  const error = /** @type {Error & { code?: string }} */ (new Error(
-    `sonetel-auth has no native binary for this platform (${name}). ` +
-    `Install the package sonetel-auth-${name} (npm install --include=optional, or npm install --os=${process.platform} --cpu=${process.arch} when the image is built elsewhere), ` +
-    `or point NAPI_RS_NATIVE_LIBRARY_PATH at a sonetel-auth .node file. Built targets: ${supported.join(', ')}.`,
-    { cause: new AggregateError(tried, 'every place the binary was looked for') },
-  ))
+  throw noBinary(name, explicit, tried)
+}
+
+/** The error a user sees when no binary loads: what is missing, why, and what to run. */
+function noBinary(name, explicit, tried) {
+  const [os, cpu, libc] = name.split('-')
+  const libcFlag = os === 'linux' ? ` --libc=${libc === 'musl' ? 'musl' : 'glibc'}` : ''
+  const broken = tried.find((e) => !notThere(e))
+  let message
+  if (explicit) {
+    message = `sonetel-auth could not load the binary NAPI_RS_NATIVE_LIBRARY_PATH names (${explicit}): ${firstLine(tried[0])}`
+  } else if (!PLATFORMS.includes(name)) {
+    message = `sonetel-auth has no native binary for this platform (${name}).\n` +
+      `It is published for: ${PLATFORMS.join(', ')}.\n` +
+      'Fix: build it from the source (npm run build) and point NAPI_RS_NATIVE_LIBRARY_PATH at the .node file it makes.'
+  } else if (broken) {
+    message = `sonetel-auth found its native binary for ${name} but could not load it: ${firstLine(broken)}\n` +
+      'Likely cause: node_modules was copied from another OS, CPU or C library (a Mac or Windows host, an Alpine or a Debian image), or this system\'s C library is older than the binary needs.\n' +
+      `Fix: reinstall on this machine (rm -rf node_modules && npm install), or, when the image is built elsewhere, npm install --os=${os} --cpu=${cpu}${libcFlag} there.`
+  } else {
+    message = `sonetel-auth needs the package sonetel-auth-${name} (its native binary for this platform), and it is not installed.\n` +
+      'Likely cause: npm skipped optional dependencies (npm install --omit=optional, or optional=false in .npmrc), or package-lock.json or node_modules was made on another OS or CPU.\n' +
+      `Fix: npm install --include=optional on this machine; when the image is built on another one, npm install --os=${os} --cpu=${cpu}${libcFlag} there; ` +
+      'or point NAPI_RS_NATIVE_LIBRARY_PATH at a sonetel-auth .node file.'
+  }
+  const error = /** @type {Error & { code?: string }} */ (new Error(message, {
+    cause: new AggregateError(tried, 'every place the binary was looked for'),
+  }))
   error.code = 'ERR_SONETEL_NO_BINARY'
-  throw error
+  return error
+}
+
+function firstLine(e) {
+  return String(e?.message ?? e).split('\n')[0]
 }
 
 const binding = load()

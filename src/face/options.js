@@ -56,15 +56,21 @@ function distance(a, b) {
   return row[b.length]
 }
 
-/** "options.tokeUrl is not an option (did you mean tokenUrl?)". */
-function unknownOption(path, name, known) {
-  const shown = String(name).slice(0, 64)
+/** The name in `known` closest to `name` (case aside), if one is close enough to be a typo. */
+function closest(name, known) {
   let best
   let bestDistance = 4
   for (const k of known) {
-    const d = distance(shown.toLowerCase(), k.toLowerCase())
+    const d = distance(name.toLowerCase(), k.toLowerCase())
     if (d < bestDistance) [best, bestDistance] = [k, d]
   }
+  return best
+}
+
+/** "options.tokeUrl is not an option (did you mean tokenUrl?)". */
+function unknownOption(path, name, known) {
+  const shown = String(name).slice(0, 64)
+  const best = closest(shown, known)
   const hint = best !== undefined ? ` (did you mean ${best}?)` : ` (known options: ${known.join(', ')})`
   return argValueError(`${path}.${shown} is not an option${hint}`)
 }
@@ -252,5 +258,5 @@ function sameList(a, b) {
 
 module.exports = {
   MAX_CREDENTIAL, MAX_TOKEN, REQUEST_OPTIONS, NO_FIELDS,
-  typeName, readOptions, text, secretBytes, string, boolean, millis, signal, requestConfig, requestJson, encode,
+  typeName, closest, readOptions, text, secretBytes, string, boolean, millis, signal, requestConfig, requestJson, encode,
 }

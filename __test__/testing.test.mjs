@@ -1,0 +1,109 @@
+// sonetel-auth/testing, as a user's tests rely on it: options, accounts, lifetimes, the
+// API's routes as Sonetel serves them, faults, and a clean stop.
+import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import { after, before, test } from 'node:test'
+import { addon, rejection, startSonetel } from './helpers/common.mjs'
+
+const { createAccessToken, decodeAccessToken, TokenManager } = addon
+let sonetel
+before(async () => { sonetel = await startSonetel({ username: 'qa@example.com', password: 'qa-password', users: { 'b@example.com': 'b-password' } }) })
+after(() => sonetel.close())
+
+test('accounts are configurable; each gets its own acc_id, user_id and user_name', async () => {
+  assert.equal(sonetel.username, 'qa@example.com')
+  assert.deepEqual(Object.keys(sonetel.users).sort(), ['b@example.com', 'qa@example.com'])
+  const a = decodeAccessToken((await createAccessToken('qa@example.com', 'qa-password', { tokenUrl: sonetel.tokenUrl })).access_token)
+  const b = decodeAccessToken((await createAccessToken('b@example.com', 'b-password', { tokenUrl: sonetel.tokenUrl })).access_token)
+  assert.equal(a.user_name, 'qa@example.com')
+  assert.notEqual(a.acc_id, b.acc_id)
+  assert.notEqual(a.user_id, b.user_id)
+  // Only the configured accounts: the default demo account is not one of them.
+  await rejection(createAccessToken('demo@example.com', 'demo-password', { tokenUrl: sonetel.tokenUrl }), 'ERR_SONETEL_AUTH', { status: 401 })
+  // A password changed on the fly is refused afterwards.
+  sonetel.users['b@example.com'] = 'changed'
+  await rejection(createAccessToken('b@example.com', 'b-password', { tokenUrl: sonetel.tokenUrl }), 'ERR_SONETEL_AUTH', { status: 400, error: 'invalid_grant' })
+  sonetel.users['b@example.com'] = 'b-password'
+})
+
+test('accessTokenLifetime sets exp and expires_in', async () => {
+  const short = await startSonetel({ accessTokenLifetime: 30 })
+  try {
+    const token = await createAccessToken(short.username, short.password, { tokenUrl: short.tokenUrl })
+    const claims = decodeAccessToken(token.access_token)
+    assert.equal(claims.exp - claims.iat, 30)
+    assert.ok(token.expires_in <= 30 && token.expires_in >= 29)
+  } finally {
+    await short.close()
+  }
+})
+
+test('the API as Sonetel serves it: account, users, call-back with numbers, SIP addresses and a user\'s e-mail', async () => {
+  sonetel.reset()
+  const m = new TokenManager({ username: sonetel.username, password: sonetel.password, tokenUrl: sonetel.tokenUrl, apiUrl: sonetel.apiUrl })
+  try {
+    const account = await m.api('/account/{acc_id}')
+    assert.equal(account.email, 'qa@example.com')
+    const users = await m.api('/account/{acc_id}/user/')
+    assert.equal(users[0].email, 'qa@example.com')
+    for (const [call1, call2] of [['+46701234567', '+46812345678'], ['sip:desk@pbx.example.com', '46812345678'], ['qa@example.com', 'sip:bob@example.net']]) {
+      const call = await m.api('/make-calls/call/call-back', { json: { call1, call2 } })
+      assert.equal(typeof call.session_id, 'string')
+      assert.equal(call.show_1, 'automatic')
+    }
+    // HTTP 200 with status "failed", as Sonetel answers.
+    await rejection(m.api('/make-calls/call/call-back', { json: { call1: 'not a number', call2: '+46812345678' } }), 'ERR_SONETEL_API', { status: 200, apiCode: 'INVALID_NUMBER' })
+    await rejection(m.api('/make-calls/call/call-back', { json: { call1: '+46701234567', call2: 'someone@example.com' } }), 'ERR_SONETEL_API', { apiCode: 'INVALID_NUMBER' })
+    await rejection(m.api('/make-calls/call/call-back', { json: { call1: 'b@example.com', call2: '+46812345678' } }), 'ERR_SONETEL_API', { apiCode: 'USER_NOT_FOUND' })
+    await rejection(m.api('/account/1'), 'ERR_SONETEL_API', { apiCode: 'ACCESS_DENIED' })
+    // Our own tests' hooks are not there for users.
+    await rejection(m.api('/test/echo'), 'ERR_SONETEL_API', { status: 404 })
+    sonetel.failApi('BUSY', 'try later', 503)
+    await rejection(m.api('/account/{acc_id}'), 'ERR_SONETEL_API', { status: 503, apiCode: 'BUSY', detail: 'try later' })
+    assert.equal(sonetel.apiRequests.at(-1).path, `/account/${decodeAccessToken(await m.getAccessToken()).acc_id}`)
+    assert.equal(sonetel.sent('password'), 1)
+  } finally {
+    await m.close()
+  }
+})
+
+test('faults and revocations', async () => {
+  sonetel.reset()
+  assert.equal(sonetel.fault('status', { status: 503, times: 1 }), sonetel, 'chains')
+  await rejection(createAccessToken(sonetel.username, sonetel.password, { tokenUrl: sonetel.tokenUrl }), 'ERR_SONETEL_HTTP', { status: 503 })
+  const token = await createAccessToken(sonetel.username, sonetel.password, { tokenUrl: sonetel.tokenUrl })
+  sonetel.revokeRefreshTokens()
+  await rejection(addon.refreshAccessToken(token.refresh_token, { tokenUrl: sonetel.tokenUrl }), 'ERR_SONETEL_AUTH', { error: 'invalid_grant' })
+  assert.equal(sonetel.sent('password'), 2)
+  assert.deepEqual(sonetel.counts, { password: 1, refresh_token: 1, other: 0 }, 'the faulted one was not answered normally')
+  assert.throws(() => sonetel.fault('explode'), { code: 'ERR_INVALID_ARG_VALUE', message: /explode is not a fault/ })
+})
+
+test('bad options are TypeErrors naming the option', async () => {
+  for (const [options, pattern] of [[{ pasword: 'x' }, /pasword is not an option/], [{ accessTokenLifetime: 0 }, /accessTokenLifetime/],
+    [{ username: '' }, /username/], [{ users: { a: 1 } }, /users/], [{ cert: 'x', key: 'y' }, /https/], [null, /options must be an object/]]) {
+    await assert.rejects(startSonetel(options), (e) => e instanceof TypeError && e.code === 'ERR_INVALID_ARG_VALUE' && pattern.test(e.message))
+  }
+})
+
+test('https: true serves both over TLS with a CA to trust', { skip: !fs.existsSync('/usr/bin/openssl') && 'no openssl command' }, async () => {
+  const tls = await startSonetel({ https: true })
+  try {
+    assert.match(tls.tokenUrl, /^https:/)
+    assert.match(tls.apiUrl, /^https:/)
+    const m = new TokenManager({ username: tls.username, password: tls.password, tokenUrl: tls.tokenUrl, apiUrl: tls.apiUrl, ca: tls.ca })
+    assert.equal((await m.api('/account/{acc_id}')).email, tls.username)
+    await m.close()
+  } finally {
+    await tls.close()
+  }
+})
+
+test('close() ends open connections and requests in flight, and can be called twice', async () => {
+  const s = await startSonetel()
+  s.fault('hang')
+  const pending = createAccessToken(s.username, s.password, { tokenUrl: s.tokenUrl, timeoutMs: 60_000 })
+  while (s.requests.length === 0) await new Promise((r) => setTimeout(r, 5))
+  await Promise.all([s.close(), s.close()])
+  await rejection(pending, 'ERR_SONETEL_NETWORK')
+})

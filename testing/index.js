@@ -1,0 +1,130 @@
+'use strict'
+// sonetel-auth/testing: local stand-ins for Sonetel's token endpoint and REST API, for the
+// tests of code that uses sonetel-auth. They behave as the real service does (JWTs with
+// acc_id, user_id and user_name; Spring's OAuth errors; the {"status","response"}
+// envelope, with failures as HTTP 200) and can be told to misbehave. Our own tests use
+// them through this same export.
+
+const { startSonetelServer, DEFAULT_USERS } = require('./sonetel-server.js')
+const { startSonetelApi } = require('./sonetel-api.js')
+const { testCertificates } = require('./certs.js')
+
+/** Our own tests' paths on the API (`/test/echo`, …); not for users, so not in the types. */
+const TEST_HOOKS = Symbol.for('sonetel-auth.testing.hooks')
+const [DEFAULT_USERNAME, DEFAULT_PASSWORD] = Object.entries(DEFAULT_USERS)[0]
+const OPTIONS = ['username', 'password', 'users', 'accessTokenLifetime', 'refreshTokenLifetime', 'clockOffset', 'https', 'cert', 'key']
+const FAULTS = ['delay', 'hang', 'close', 'stall-body', 'reset', 'status', 'rate-limit', 'redirect', 'body', 'huge']
+
+function fail(message) {
+  const error = new TypeError(message)
+  Object.defineProperty(error, 'code', { value: 'ERR_INVALID_ARG_VALUE', enumerable: true })
+  return error
+}
+
+function check(options) {
+  if (options === null || typeof options !== 'object') throw fail('startSonetel(options): options must be an object')
+  for (const name of Object.keys(options)) {
+    if (!OPTIONS.includes(name)) throw fail(`startSonetel(options): ${name} is not an option (known: ${OPTIONS.join(', ')})`)
+  }
+  if ((options.cert === undefined) !== (options.key === undefined)) throw fail('startSonetel(options): cert and key go together')
+  if (options.cert !== undefined && !options.https) throw fail('startSonetel(options): cert and key need https: true')
+  for (const name of ['username', 'password']) {
+    if (options[name] !== undefined && (typeof options[name] !== 'string' || options[name] === '')) {
+      throw fail(`startSonetel(options): ${name} must be a non-empty string`)
+    }
+  }
+  for (const name of ['accessTokenLifetime', 'refreshTokenLifetime']) {
+    const v = options[name]
+    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v > 0)) {
+      throw fail(`startSonetel(options): ${name} must be a positive number of seconds`)
+    }
+  }
+  if (options.clockOffset !== undefined && !Number.isFinite(options.clockOffset)) {
+    throw fail('startSonetel(options): clockOffset must be a number of seconds')
+  }
+  if (options.users !== undefined) {
+    if (options.users === null || typeof options.users !== 'object') throw fail('startSonetel(options): users must be an object of e-mail: password')
+    for (const [email, pw] of Object.entries(options.users)) {
+      if (typeof pw !== 'string') throw fail(`startSonetel(options): users[${JSON.stringify(email)}] must be a password string`)
+    }
+  }
+}
+
+/**
+ * Starts the token endpoint and the REST API on 127.0.0.1, each on a free port.
+ * See index.d.ts for the options and what it resolves with.
+ */
+async function startSonetel(options = {}) {
+  check(options)
+  const username = options.username ?? DEFAULT_USERNAME
+  const password = options.password ?? DEFAULT_PASSWORD
+  const users = { [username]: password, ...options.users }
+  const tokens = await startSonetelServer({
+    users,
+    accessTokenLifetime: options.accessTokenLifetime,
+    refreshTokenLifetime: options.refreshTokenLifetime,
+    clockOffset: options.clockOffset,
+    https: Boolean(options.https),
+    cert: options.cert,
+    key: options.key,
+  })
+  let api
+  try {
+    const generated = options.https && !options.cert ? testCertificates() : undefined
+    const tls = options.https ? { cert: options.cert ?? generated.cert, key: options.key ?? generated.key } : undefined
+    api = await startSonetelApi({ tokens, tls, testHooks: options[TEST_HOOKS] === true })
+  } catch (e) {
+    await tokens.close()
+    throw e
+  }
+  let closing
+
+  const standIn = {
+    tokenUrl: tokens.url,
+    apiUrl: api.origin,
+    username,
+    password,
+    users: tokens.users,
+    ca: options.https && !options.cert ? tokens.ca : undefined,
+    requests: tokens.requests,
+    apiRequests: api.requests,
+    counts: tokens.counts,
+    get accessTokenLifetime() { return tokens.accessTokenLifetime },
+    set accessTokenLifetime(s) { tokens.accessTokenLifetime = s },
+    get refreshTokenLifetime() { return tokens.refreshTokenLifetime },
+    set refreshTokenLifetime(s) { tokens.refreshTokenLifetime = s },
+    get clockOffset() { return tokens.clockOffset },
+    set clockOffset(s) { tokens.clockOffset = s },
+    sent: (grantType) => tokens.sent(grantType),
+    fault(mode, opts = {}) {
+      if (!FAULTS.includes(mode)) throw fail(`fault(mode): ${mode} is not a fault (known: ${FAULTS.join(', ')})`)
+      tokens.fault(mode, opts)
+      return standIn
+    },
+    clearFaults: () => tokens.clearFaults(),
+    failApi(code, detail = '', status = 200) {
+      api.failWith(code, detail, status)
+      return standIn
+    },
+    revokeAccessTokens: () => tokens.revokeAccessTokens(),
+    revokeRefreshTokens: () => tokens.revokeRefreshTokens(),
+    dropConnections() {
+      tokens.dropConnections()
+      api.dropConnections()
+    },
+    reset() {
+      tokens.reset()
+      api.reset()
+    },
+    close() {
+      closing ??= Promise.all([tokens.close(), api.close()]).then(() => undefined)
+      return closing
+    },
+    [Symbol.asyncDispose ?? Symbol.for('Symbol.asyncDispose')]() {
+      return standIn.close()
+    },
+  }
+  return standIn
+}
+
+module.exports = { startSonetel }
