@@ -256,6 +256,55 @@ test('rollup 4 with the README\'s external builds with no warning and runs', asy
   assert.equal(sh(process.execPath, [file], { cwd: project, env: { ...process.env, TOKEN_URL: server.tokenUrl } }).trim(), 'demo@example.com')
 })
 
+test('Next.js with the README\'s serverExternalPackages and output: standalone: a route handler gets a token from another directory', async () => {
+  const app = path.join(work, 'next-app')
+  fs.mkdirSync(path.join(app, 'app', 'api', 'token'), { recursive: true })
+  const version = (name) => JSON.parse(fs.readFileSync(path.join(root, 'node_modules', name, 'package.json'), 'utf8')).version
+  fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'next-app', version: '1.0.0', private: true }))
+  // The versions our lockfile pins (npm ci has them in npm's cache), beside the packed package.
+  sh('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', `next@${version('next')}`, `react@${version('react')}`, `react-dom@${version('react-dom')}`,
+    path.join(work, 'tarballs', tarballs.main.filename), path.join(work, 'tarballs', tarballs.platform.filename)], { cwd: app })
+  fs.writeFileSync(path.join(app, 'next.config.js'), "module.exports = { serverExternalPackages: ['sonetel-auth'], output: 'standalone' }\n")
+  fs.writeFileSync(path.join(app, 'app', 'layout.js'), 'export default function RootLayout({ children }) { return <html><body>{children}</body></html> }\n')
+  fs.writeFileSync(path.join(app, 'app', 'page.js'), 'export default function Page() { return <p>home</p> }\n')
+  fs.writeFileSync(path.join(app, 'app', 'api', 'token', 'route.js'), `
+    import { TokenManager, decodeAccessToken } from 'sonetel-auth'
+    export const dynamic = 'force-dynamic'
+    const manager = new TokenManager({ username: 'demo@example.com', password: 'demo-password', tokenUrl: process.env.TOKEN_URL })
+    export async function GET() {
+      return Response.json({ user: decodeAccessToken(await manager.getAccessToken()).user_name })
+    }
+  `)
+  const env = { ...process.env, NEXT_TELEMETRY_DISABLED: '1' }
+  try {
+    sh(process.execPath, [path.join(app, 'node_modules', 'next', 'dist', 'bin', 'next'), 'build'], { cwd: app, env })
+  } catch (e) {
+    assert.fail(`next build failed:\n${e.stdout}${e.stderr}`)
+  }
+  // The standalone output alone, elsewhere: file tracing must have copied the binary's package.
+  const there = path.join(work, 'next-standalone')
+  fs.cpSync(path.join(app, '.next', 'standalone'), there, { recursive: true })
+  assert.ok(fs.existsSync(path.join(there, 'node_modules', platformPackage().name, platformPackage().binary)), 'the binary was traced')
+  const { spawn } = await import('node:child_process')
+  const child = spawn(process.execPath, ['server.js'], { cwd: there, env: { ...env, PORT: '0', HOSTNAME: '127.0.0.1', TOKEN_URL: server.tokenUrl }, stdio: ['ignore', 'pipe', 'pipe'] })
+  try {
+    const url = await new Promise((resolve, reject) => {
+      let out = ''
+      child.stdout.on('data', (d) => {
+        out += d
+        const found = /http:\/\/127\.0\.0\.1:(\d+)/.exec(out)
+        if (found && Number(found[1]) > 0) resolve(found[0])
+      })
+      child.once('exit', (code) => reject(new Error(`next server exited (${code}): ${out}`)))
+    })
+    const res = await fetch(`${url}/api/token`)
+    assert.equal(res.status, 200)
+    assert.deepEqual(await res.json(), { user: 'demo@example.com' })
+  } finally {
+    child.kill()
+  }
+})
+
 test('npm install --omit=optional without the platform package: one actionable error', () => {
   const slim = path.join(work, 'slim')
   fs.mkdirSync(slim)
