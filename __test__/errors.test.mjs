@@ -54,6 +54,23 @@ test('ERR_SONETEL_AUTH: unknown user, answered 401 as Sonetel documents it; the 
   await m.close()
 })
 
+test('a user name that is not an e-mail address stays out of the message too, in any form the server echoes it', async () => {
+  for (const user of ['+46701234567', 'zed q', 'zed@localhost']) {
+    const { err } = await rejection(createAccessToken(user, PASSWORD, { tokenUrl }), 'ERR_SONETEL_AUTH', { error_description: `User with name ${user} not found` })
+    assert.equal(err.message, 'Sonetel refused the grant (401 unauthorized): User with name [user name] not found')
+    assert.ok(!err.stack.includes(user))
+  }
+  for (const echoed of ['zed%40example.org', 'zed&#64;example.org']) {
+    server.fault('body', { status: 401, times: 1, body: JSON.stringify({ error: 'unauthorized', error_description: `User with name ${echoed} not found` }) })
+    const { err } = await rejection(createAccessToken('zed@example.org', PASSWORD, { tokenUrl }), 'ERR_SONETEL_AUTH')
+    assert.equal(err.message, 'Sonetel refused the grant (401 unauthorized): User with name [user name] not found')
+  }
+  const m = new addon.TokenManager({ username: '+46701234567', password: PASSWORD, tokenUrl, retries: 0 })
+  const { err } = await rejection(m.getAccessToken(), 'ERR_SONETEL_AUTH')
+  assert.ok(!err.message.includes('+46701234567'), err.message)
+  await m.close()
+})
+
 test('ERR_SONETEL_API: an e-mail address in the API\'s detail stays out of the message', async () => {
   const m = new addon.TokenManager({ username: USER, password: PASSWORD, tokenUrl, apiUrl: server.apiUrl })
   server.failApi('USER_EXISTS', 'A user with e-mail jane.doe@example.org already exists')

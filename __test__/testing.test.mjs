@@ -79,8 +79,36 @@ test('faults and revocations', async () => {
   assert.throws(() => sonetel.fault('explode'), { code: 'ERR_INVALID_ARG_VALUE', message: /explode is not a fault/ })
 })
 
+test('a bad fault or failApi is refused at once, and the stand-in keeps serving', async () => {
+  for (const [mode, opts] of [['status', { status: 99 }], ['status', { status: 'abc' }], ['body', { body: 123 }], ['redirect', { location: 'x\ny' }], ['status', { times: 0 }], ['delay', { ms: -1 }]]) {
+    assert.throws(() => sonetel.fault(mode, opts), { code: 'ERR_INVALID_ARG_VALUE' }, `${mode} ${JSON.stringify(opts)}`)
+  }
+  assert.throws(() => sonetel.failApi('X', 'y', 99), { code: 'ERR_INVALID_ARG_VALUE' })
+  assert.throws(() => { sonetel.accessTokenLifetime = '60' }, { code: 'ERR_INVALID_ARG_VALUE' })
+  assert.equal((await createAccessToken(sonetel.username, sonetel.password, { tokenUrl: sonetel.tokenUrl })).token_type, 'bearer')
+})
+
+test('close() clears a delay fault\'s timers: the process can exit', async () => {
+  const { spawnSync } = await import('node:child_process')
+  const r = spawnSync(process.execPath, ['-e', `
+    const { startSonetel } = require('sonetel-auth/testing')
+    const { createAccessToken } = require('sonetel-auth')
+    startSonetel().then(async (s) => {
+      s.fault('delay', { ms: 60000 })
+      const p = createAccessToken(s.username, s.password, { tokenUrl: s.tokenUrl }).catch((e) => e.code)
+      while (s.requests.length === 0) await new Promise((r) => setTimeout(r, 5))
+      await s.close()
+      console.log(await p)
+    })
+  `], { encoding: 'utf8', timeout: 30_000 })
+  assert.equal(r.signal, null, 'the process exited by itself')
+  assert.equal(r.stdout.trim(), 'ERR_SONETEL_NETWORK')
+})
+
 test('bad options are TypeErrors naming the option', async () => {
   for (const [options, pattern] of [[{ pasword: 'x' }, /pasword is not an option/], [{ accessTokenLifetime: 0 }, /accessTokenLifetime/],
+    [{ accessTokenLifetime: 0.5 }, /whole number/], [{ username: 'a@example.com', password: 'p1', users: { 'a@example.com': 'p2' } }, /another password/],
+    [{ https: 'yes' }, /https/], [{ users: [] }, /users/],
     [{ username: '' }, /username/], [{ users: { a: 1 } }, /users/], [{ cert: 'x', key: 'y' }, /https/], [null, /options must be an object/]]) {
     await assert.rejects(startSonetel(options), (e) => e instanceof TypeError && e.code === 'ERR_INVALID_ARG_VALUE' && pattern.test(e.message))
   }

@@ -18,6 +18,17 @@ function openssl(args, cwd) {
 function testCertificates() {
   if (cached) return cached
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sonetel-auth-certs-'))
+  try {
+    cached = make(dir)
+  } catch (e) {
+    fs.rmSync(dir, { recursive: true, force: true })
+    throw e
+  }
+  process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }))
+  return cached
+}
+
+function make(dir) {
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
   openssl(['req', '-x509', '-new', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '3',
     '-subj', '/CN=sonetel-auth test CA',
@@ -32,9 +43,7 @@ function testCertificates() {
   openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial',
     '-out', 'server.pem', '-days', '3', '-extfile', 'ext.cnf'], dir)
   const read = (f) => fs.readFileSync(path.join(dir, f), 'utf8')
-  cached = { ca: read('ca.pem'), cert: read('server.pem'), key: read('server.key'), dir }
-  process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }))
-  return cached
+  return { ca: read('ca.pem'), cert: read('server.pem'), key: read('server.key'), dir }
 }
 
 /**

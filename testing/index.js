@@ -21,6 +21,24 @@ function fail(message) {
   return error
 }
 
+/** A token lifetime: whole seconds, at least 2 (Sonetel's expires_in is the lifetime less one). */
+const seconds = (v) => Number.isInteger(v) && v >= 2
+
+/** A fault's options, checked now: a bad one must not throw later inside the server. */
+function checkFault(mode, opts) {
+  if (opts === null || typeof opts !== 'object') throw fail('fault(mode, options): options must be an object')
+  const { times, ms, status, body, contentType, retryAfter, location, bytes } = opts
+  const header = (v) => v === undefined || (typeof v === 'string' && !/[\r\n\0]/.test(v)) || Number.isFinite(v)
+  if (times !== undefined && !(Number.isInteger(times) && times > 0)) throw fail('fault(mode, options): times must be a positive whole number')
+  if (ms !== undefined && typeof ms !== 'function' && !(Number.isFinite(ms) && ms >= 0)) throw fail('fault(mode, options): ms must be a number of milliseconds')
+  if (status !== undefined && !(Number.isInteger(status) && status >= 100 && status <= 599)) throw fail('fault(mode, options): status must be an HTTP status, 100 to 599')
+  if (body !== undefined && typeof body !== 'string') throw fail('fault(mode, options): body must be a string')
+  if (bytes !== undefined && !(Number.isInteger(bytes) && bytes >= 0)) throw fail('fault(mode, options): bytes must be a whole number')
+  for (const [name, v] of [['contentType', contentType], ['retryAfter', retryAfter], ['location', location]]) {
+    if (!header(v)) throw fail(`fault(mode, options): ${name} must be a header value (no line breaks)`)
+  }
+}
+
 function check(options) {
   if (options === null || typeof options !== 'object') throw fail('startSonetel(options): options must be an object')
   for (const name of Object.keys(options)) {
@@ -35,15 +53,18 @@ function check(options) {
   }
   for (const name of ['accessTokenLifetime', 'refreshTokenLifetime']) {
     const v = options[name]
-    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v > 0)) {
-      throw fail(`startSonetel(options): ${name} must be a positive number of seconds`)
-    }
+    if (v !== undefined && !seconds(v)) throw fail(`startSonetel(options): ${name} must be a whole number of seconds, 2 or more`)
   }
-  if (options.clockOffset !== undefined && !Number.isFinite(options.clockOffset)) {
-    throw fail('startSonetel(options): clockOffset must be a number of seconds')
+  if (options.clockOffset !== undefined && !Number.isInteger(options.clockOffset)) {
+    throw fail('startSonetel(options): clockOffset must be a whole number of seconds')
+  }
+  if (options.https !== undefined && typeof options.https !== 'boolean') throw fail('startSonetel(options): https must be a boolean')
+  if (options.users !== undefined && options.username !== undefined && Object.hasOwn(Object(options.users), options.username) &&
+    options.users[options.username] !== (options.password ?? DEFAULT_PASSWORD)) {
+    throw fail('startSonetel(options): users gives username another password than password')
   }
   if (options.users !== undefined) {
-    if (options.users === null || typeof options.users !== 'object') throw fail('startSonetel(options): users must be an object of e-mail: password')
+    if (options.users === null || typeof options.users !== 'object' || Array.isArray(options.users)) throw fail('startSonetel(options): users must be an object of e-mail: password')
     for (const [email, pw] of Object.entries(options.users)) {
       if (typeof pw !== 'string') throw fail(`startSonetel(options): users[${JSON.stringify(email)}] must be a password string`)
     }
@@ -54,11 +75,21 @@ function check(options) {
  * Starts the token endpoint and the REST API on 127.0.0.1, each on a free port.
  * See index.d.ts for the options and what it resolves with.
  */
+/** The generated certificates, or an error that says what https needs. */
+function certificates() {
+  try {
+    return testCertificates()
+  } catch (e) {
+    throw new Error(`startSonetel({ https: true }) needs the openssl command to make its certificates (${e.code ?? e.message})`, { cause: e })
+  }
+}
+
 async function startSonetel(options = {}) {
   check(options)
   const username = options.username ?? DEFAULT_USERNAME
   const password = options.password ?? DEFAULT_PASSWORD
   const users = { [username]: password, ...options.users }
+  const generated = options.https && !options.cert ? certificates() : undefined
   const tokens = await startSonetelServer({
     users,
     accessTokenLifetime: options.accessTokenLifetime,
@@ -70,7 +101,6 @@ async function startSonetel(options = {}) {
   })
   let api
   try {
-    const generated = options.https && !options.cert ? testCertificates() : undefined
     const tls = options.https ? { cert: options.cert ?? generated.cert, key: options.key ?? generated.key } : undefined
     api = await startSonetelApi({ tokens, tls, testHooks: options[TEST_HOOKS] === true })
   } catch (e) {
@@ -85,24 +115,36 @@ async function startSonetel(options = {}) {
     username,
     password,
     users: tokens.users,
-    ca: options.https && !options.cert ? tokens.ca : undefined,
+    ca: generated?.ca,
     requests: tokens.requests,
     apiRequests: api.requests,
     counts: tokens.counts,
     get accessTokenLifetime() { return tokens.accessTokenLifetime },
-    set accessTokenLifetime(s) { tokens.accessTokenLifetime = s },
+    set accessTokenLifetime(s) {
+      if (!seconds(s)) throw fail('accessTokenLifetime must be a whole number of seconds, 2 or more')
+      tokens.accessTokenLifetime = s
+    },
     get refreshTokenLifetime() { return tokens.refreshTokenLifetime },
-    set refreshTokenLifetime(s) { tokens.refreshTokenLifetime = s },
+    set refreshTokenLifetime(s) {
+      if (!seconds(s)) throw fail('refreshTokenLifetime must be a whole number of seconds, 2 or more')
+      tokens.refreshTokenLifetime = s
+    },
     get clockOffset() { return tokens.clockOffset },
-    set clockOffset(s) { tokens.clockOffset = s },
+    set clockOffset(s) {
+      if (!Number.isInteger(s)) throw fail('clockOffset must be a whole number of seconds')
+      tokens.clockOffset = s
+    },
     sent: (grantType) => tokens.sent(grantType),
     fault(mode, opts = {}) {
       if (!FAULTS.includes(mode)) throw fail(`fault(mode): ${mode} is not a fault (known: ${FAULTS.join(', ')})`)
-      tokens.fault(mode, opts)
+      checkFault(mode, opts)
+      tokens.fault(mode, { ...opts })
       return standIn
     },
     clearFaults: () => tokens.clearFaults(),
     failApi(code, detail = '', status = 200) {
+      if (typeof code !== 'string' || typeof detail !== 'string') throw fail('failApi(code, detail, status): code and detail must be strings')
+      if (!(Number.isInteger(status) && status >= 100 && status <= 599)) throw fail('failApi(code, detail, status): status must be an HTTP status, 100 to 599')
       api.failWith(code, detail, status)
       return standIn
     },

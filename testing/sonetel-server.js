@@ -64,6 +64,7 @@ async function startSonetelServer(options = {}) {
   const accessTokens = new Map() // token -> { email, exp, userId, accId }
   const faults = []
   const sockets = new Set()
+  const timers = new Set()
   let nextUserId = 1000
 
   const state = {
@@ -163,9 +164,12 @@ async function startSonetelServer(options = {}) {
   function misbehave(fault, req, res, record) {
     const html = (status, title) => `<html><head><title>${status} ${title}</title></head><body><center><h1>${status} ${title}</h1></center><hr><center>nginx</center></body></html>`
     switch (fault.mode) {
-      case 'delay': // ms: a number, or a function that picks one per request
-        setTimeout(() => serve(req, res, record), typeof fault.ms === 'function' ? fault.ms(record) : fault.ms)
+      case 'delay': { // ms: a number, or a function that picks one per request
+        const timer = setTimeout(() => { timers.delete(timer); if (!res.destroyed) serve(req, res, record) },
+          typeof fault.ms === 'function' ? fault.ms(record) : fault.ms)
+        timers.add(timer)
         return true
+      }
       case 'hang':
         return true
       case 'close':
@@ -247,7 +251,7 @@ async function startSonetelServer(options = {}) {
     })
   }
 
-  const certs = options.https ? testCertificates() : null
+  const certs = options.https ? (options.cert ? { cert: options.cert, key: options.key, ca: undefined } : testCertificates()) : null
   const server = certs
     ? https.createServer({ cert: options.cert || certs.cert, key: options.key || certs.key }, handle)
     : http.createServer(handle)
@@ -283,6 +287,8 @@ async function startSonetelServer(options = {}) {
     openConnections: () => sockets.size,
     dropConnections() { for (const s of sockets) s.destroy() },
     async close() {
+      for (const t of timers) clearTimeout(t)
+      timers.clear()
       for (const s of sockets) s.destroy()
       await new Promise((resolve) => server.close(resolve))
     },

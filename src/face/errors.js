@@ -6,7 +6,7 @@
 // defined, never assigned: nothing on Object.prototype or Error.prototype can stop them.
 
 const { defineProperty, hasOwn } = Object
-const { parse } = JSON
+const { parse, stringify } = JSON
 const captureStackTrace = Error.captureStackTrace
 
 /**
@@ -100,7 +100,21 @@ function networkCause(d) {
  * The error for a binding's error text (`e{…}`). Its stack starts below `site` (the
  * function that makes it, by default this one).
  */
-function fromText(text, site = fromText) {
+/**
+ * `message` without the user name in any form a server may echo it in (as sent, URL-
+ * or form-encoded, HTML- or JSON-escaped): messages end up in logs. The core masks any
+ * e-mail address already; this also covers a user name that is not one.
+ */
+function withoutUser(message, user) {
+  if (typeof user !== 'string' || user.length < 3) return message
+  const html = user.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;')
+  const forms = new Set([user, encodeURIComponent(user), encodeURIComponent(user).replace(/%20/g, '+'), html, html.replace(/@/g, '&#64;'), stringify(user).slice(1, -1)])
+  let out = message
+  for (const form of forms) if (form.length > 0) out = out.split(form).join('[user name]')
+  return out
+}
+
+function fromText(text, site = fromText, user = undefined) {
   let d
   try {
     d = parse(text.slice(1))
@@ -115,7 +129,7 @@ function fromText(text, site = fromText) {
     const props = Object.create(null)
     for (const name of KIND_PROPS) if (hasOwn(d, name)) props[name] = d[name]
     const cause = hasOwn(d, 'cause') && d.cause ? networkCause(d.cause) : undefined
-    error = new SonetelAuthError(String(d.message), String(d.code), props, cause)
+    error = new SonetelAuthError(withoutUser(String(d.message), user), String(d.code), props, cause)
   }
   if (captureStackTrace) captureStackTrace(error, site)
   return error

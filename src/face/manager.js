@@ -236,6 +236,8 @@ class TokenManager {
   #calls = new Map()
   /** @type {Promise<void> | undefined} */
   #closing = undefined
+  /** Kept out of error messages. */
+  #user
 
   constructor(opts) {
     const fields = options.readOptions(opts, 'options', MANAGER_OPTIONS)
@@ -284,6 +286,7 @@ class TokenManager {
     this.#state = state
     this.#id = id
     this.#apiUrl = config.apiUrl ?? DEFAULT_API_URL
+    this.#user = username
     const current = native.current()
     if (current != null) state.adopt(parse(current.slice(1)))
   }
@@ -335,7 +338,7 @@ class TokenManager {
     const native = this.#native
     const text = await call((id) => native.token(id, known, whole), signals.watcher(signal, 'options'), this.#calls)
     if (text === ABORTED) throw abortError(signals.reason(signal))
-    if (text.charCodeAt(0) !== 118) throw fromText(text)
+    if (text.charCodeAt(0) !== 118) throw fromText(text, undefined, this.#user)
     return state.adopt(parse(text.slice(1)))
   }
 
@@ -376,7 +379,7 @@ class TokenManager {
       (text, id) => (text.charCodeAt(0) === 118 ? bare({ text, body: channel.takeBody(id) }) : text),
     )
     if (outcome === ABORTED) throw signals.reason(signal)
-    if (typeof outcome === 'string') throw fromText(outcome)
+    if (typeof outcome === 'string') throw fromText(outcome, undefined, this.#user)
     const meta = parse(outcome.text.slice(1))
     if (prepared.redirect === 'error' && [301, 302, 303, 307, 308].includes(meta.status)) {
       throw new SonetelAuthError(`Sonetel answered HTTP ${meta.status}`, 'ERR_SONETEL_HTTP', { status: meta.status, body: '' })
@@ -434,7 +437,7 @@ class TokenManager {
       this.#calls,
     )
     if (text === ABORTED) throw abortError(signals.reason(signal))
-    if (text.charCodeAt(0) !== 118) throw fromText(text)
+    if (text.charCodeAt(0) !== 118) throw fromText(text, undefined, this.#user)
     return parse(text.slice(1))
   }
 

@@ -21,10 +21,10 @@ function send({ config, signal }, username, secret) {
 }
 
 /** The token in `text`, or the error it stands for, thrown with the caller's stack. */
-function settle(text, signal) {
+function settle(text, signal, user) {
   if (text === ABORTED) throw abortError(signals.reason(signal))
   if (text.charCodeAt(0) === 118) return parse(text.slice(1))
-  throw fromText(text, settle)
+  throw fromText(text, settle, user)
 }
 
 /** @type {typeof import('../../index').createAccessToken} */
@@ -32,7 +32,7 @@ async function createAccessToken(username, password, opts) {
   const user = options.text(username, 'username')
   const secret = options.secretBytes(password, 'password')
   const request = requestOptions(opts)
-  return settle(await send(request, user, secret), request.signal)
+  return settle(await send(request, user, secret), request.signal, user)
 }
 
 /** @type {typeof import('../../index').refreshAccessToken} */
