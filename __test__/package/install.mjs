@@ -342,4 +342,8 @@ test('npm install --omit=optional without the platform package: one actionable e
     cwd: slim, env: { ...process.env, NAPI_RS_NATIVE_LIBRARY_PATH: path.join(root, plat.binary) },
   })
   assert.equal(fixed.trim(), 'function')
+  // The platform package without its binary (a copy that filtered .node files out): said as such.
+  fs.cpSync(plat.dir, path.join(slim, 'node_modules', plat.name), { recursive: true })
+  const partial = sh(process.execPath, ['-e', "try { require('sonetel-auth') } catch (e) { console.log(e.code + ' ' + e.message.split('\\n')[0]) }"], { cwd: slim })
+  assert.equal(partial.trim(), `ERR_SONETEL_NO_BINARY sonetel-auth found the package ${plat.name} (${path.join(fs.realpathSync(slim), 'node_modules', plat.name)}) but not its binary, ${plat.binary}.`)
 })

@@ -97,10 +97,6 @@ function networkCause(d) {
 }
 
 /**
- * The error for a binding's error text (`e{…}`). Its stack starts below `site` (the
- * function that makes it, by default this one).
- */
-/**
  * `message` without the user name in any form a server may echo it in (as sent, URL-
  * or form-encoded, HTML- or JSON-escaped): messages end up in logs. The core masks any
  * e-mail address already; this also covers a user name that is not one.
@@ -114,6 +110,14 @@ function withoutUser(message, user) {
   return out
 }
 
+/**
+ * The error for a binding's error text (`e{…}`). Its stack starts below `site` (the
+ * function that makes it, by default this one); `user`, the caller's user name, is kept
+ * out of its message.
+ * @param {string} text
+ * @param {Function} [site]
+ * @param {string} [user]
+ */
 function fromText(text, site = fromText, user = undefined) {
   let d
   try {

@@ -73,6 +73,10 @@ function noBinary(name, explicit, tried) {
     message = `sonetel-auth has no native binary for this platform (${name}).\n` +
       `It is published for: ${PLATFORMS.join(', ')}.\n` +
       'Fix: build it from the source (npm run build) and point NAPI_RS_NATIVE_LIBRARY_PATH at the .node file it makes.'
+  } else if (!broken && installedAt(name)) {
+    message = `sonetel-auth found the package sonetel-auth-${name} (${installedAt(name)}) but not its binary, sonetel-auth.${name}.node.\n` +
+      'Likely cause: an incomplete install or a copy that left the .node file out (a Docker COPY, a file filter, a bundler).\n' +
+      `Fix: reinstall it (npm install --include=optional), or point NAPI_RS_NATIVE_LIBRARY_PATH at a sonetel-auth .node file.`
   } else if (broken) {
     message = `sonetel-auth found its native binary for ${name} but could not load it: ${firstLine(broken)}\n` +
       'Likely cause: node_modules was copied from another OS, CPU or C library (a Mac or Windows host, an Alpine or a Debian image), or this system\'s C library is older than the binary needs.\n' +
@@ -88,6 +92,19 @@ function noBinary(name, explicit, tried) {
   }))
   error.code = 'ERR_SONETEL_NO_BINARY'
   return error
+}
+
+/** Where the platform package is installed, looking as `require` would (by its package.json); else undefined. */
+function installedAt(name) {
+  for (const dir of /** @type {any} */ (module).paths ?? []) {
+    const at = path.join(dir, `sonetel-auth-${name}`)
+    try {
+      if (fs.statSync(path.join(at, 'package.json')).isFile()) return at
+    } catch {
+      // Not here.
+    }
+  }
+  return undefined
 }
 
 function firstLine(e) {
