@@ -121,6 +121,13 @@ test('an unknown flag gets the closest known one, exit 2', async () => {
     assert.equal(r.status, 2, arg)
     assert.equal(r.stderr, `sonetel-auth: unknown option '${flag}' (did you mean ${hint}?) (see 'sonetel-auth --help')\n`)
   }
+  // Nothing typed after '=' or in place of a command is printed: it may be a password.
+  for (const args of [['token', '--=hunter22x'], ['token', '--pasword=hunter22x'], ['hunter22x'], ['—password=hunter22x', 'token']]) {
+    const r = await run(args, { env: login })
+    assert.equal(r.status, 2, args.join(' '))
+    assert.ok(!r.stderr.includes('hunter22x'), r.stderr)
+  }
+  assert.match((await run(['tokn'], { env: login })).stderr, /unknown command tokn \(did you mean token\?\)/)
   const far = await run(['token', '--frobnicate'], { env: login })
   assert.equal(far.status, 2)
   assert.equal(far.stderr, "sonetel-auth: unknown option '--frobnicate' (see 'sonetel-auth --help')\n")

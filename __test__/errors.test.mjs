@@ -60,11 +60,16 @@ test('a user name that is not an e-mail address stays out of the message too, in
     assert.equal(err.message, 'Sonetel refused the grant (401 unauthorized): User with name [user name] not found')
     assert.ok(!err.stack.includes(user))
   }
-  for (const echoed of ['zed%40example.org', 'zed&#64;example.org']) {
+  for (const [user, echoed] of [['zed@example.org', 'zed%40example.org'], ['zed@example.org', 'zed&#64;example.org'], ['zed@example.org', 'zed&#x40;example.org'],
+    ["o'neil@example.com", 'o%27neil%40example.com'], ['Zed@Example.org', 'zed%40example.org'], ['bob smith!(x)', 'bob+smith%21%28x%29']]) {
     server.fault('body', { status: 401, times: 1, body: JSON.stringify({ error: 'unauthorized', error_description: `User with name ${echoed} not found` }) })
-    const { err } = await rejection(createAccessToken('zed@example.org', PASSWORD, { tokenUrl }), 'ERR_SONETEL_AUTH')
-    assert.equal(err.message, 'Sonetel refused the grant (401 unauthorized): User with name [user name] not found')
+    const { err } = await rejection(createAccessToken(user, PASSWORD, { tokenUrl }), 'ERR_SONETEL_AUTH')
+    assert.match(err.message, /^Sonetel refused the grant \(401 unauthorized\): User with name \[(e-mail|user name)\] not found$/, echoed)
   }
+  // Someone else's address, encoded, is masked too.
+  server.fault('body', { status: 401, times: 1, body: JSON.stringify({ error: 'unauthorized', error_description: 'Locked by admin%40example.com' }) })
+  const other = await rejection(createAccessToken(USER, PASSWORD, { tokenUrl }), 'ERR_SONETEL_AUTH')
+  assert.equal(other.err.message, 'Sonetel refused the grant (401 unauthorized): Locked by [e-mail]')
   const m = new addon.TokenManager({ username: '+46701234567', password: PASSWORD, tokenUrl, retries: 0 })
   const { err } = await rejection(m.getAccessToken(), 'ERR_SONETEL_AUTH')
   assert.ok(!err.message.includes('+46701234567'), err.message)
@@ -76,6 +81,9 @@ test('ERR_SONETEL_API: an e-mail address in the API\'s detail stays out of the m
   server.failApi('USER_EXISTS', 'A user with e-mail jane.doe@example.org already exists')
   const { err } = await rejection(m.api('/account/{acc_id}'), 'ERR_SONETEL_API', { detail: 'A user with e-mail jane.doe@example.org already exists' })
   assert.equal(err.message, 'Sonetel\'s API answered "failed" (HTTP 200, USER_EXISTS): A user with e-mail [e-mail] already exists')
+  server.failApi('owner@example.com', 'x')
+  const coded = await rejection(m.api('/account/{acc_id}'), 'ERR_SONETEL_API', { apiCode: 'owner@example.com' })
+  assert.equal(coded.err.message, 'Sonetel\'s API answered "failed" (HTTP 200, [e-mail]): x')
   await m.close()
 })
 

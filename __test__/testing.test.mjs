@@ -80,12 +80,20 @@ test('faults and revocations', async () => {
 })
 
 test('a bad fault or failApi is refused at once, and the stand-in keeps serving', async () => {
-  for (const [mode, opts] of [['status', { status: 99 }], ['status', { status: 'abc' }], ['body', { body: 123 }], ['redirect', { location: 'x\ny' }], ['status', { times: 0 }], ['delay', { ms: -1 }]]) {
+  for (const [mode, opts] of [['status', { status: 99 }], ['status', { status: 'abc' }], ['status', { status: 100 }], ['body', { body: 123 }], ['redirect', { location: 'x\ny' }],
+    ['redirect', { location: 'http://x/€' }], ['body', { contentType: 'a\u0001b' }], ['rate-limit', { retryAfter: '€' }], ['hang', { mode: 'body' }], ['status', { times: 0 }], ['delay', { ms: -1 }]]) {
     assert.throws(() => sonetel.fault(mode, opts), { code: 'ERR_INVALID_ARG_VALUE' }, `${mode} ${JSON.stringify(opts)}`)
   }
   assert.throws(() => sonetel.failApi('X', 'y', 99), { code: 'ERR_INVALID_ARG_VALUE' })
   assert.throws(() => { sonetel.accessTokenLifetime = '60' }, { code: 'ERR_INVALID_ARG_VALUE' })
   assert.equal((await createAccessToken(sonetel.username, sonetel.password, { tokenUrl: sonetel.tokenUrl })).token_type, 'bearer')
+  // A delay function that throws answers at once; a path URL cannot parse is a 400.
+  sonetel.fault('delay', { times: 1, ms: () => { throw new Error('boom') } })
+  assert.equal((await createAccessToken(sonetel.username, sonetel.password, { tokenUrl: sonetel.tokenUrl })).token_type, 'bearer')
+  const m = new TokenManager({ username: sonetel.username, password: sonetel.password, tokenUrl: sonetel.tokenUrl, apiUrl: sonetel.apiUrl })
+  await rejection(m.api('/.//'), 'ERR_SONETEL_API', { status: 400 })
+  assert.equal((await m.api('/account/{acc_id}')).email, sonetel.username)
+  await m.close()
 })
 
 test('close() clears a delay fault\'s timers: the process can exit', async () => {

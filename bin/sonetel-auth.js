@@ -62,11 +62,12 @@ function parse(argv) {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true })
   } catch (err) {
     let message = String(err.message).replace(/\. To specify a positional argument.*$/s, '')
-    const unknown = err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && /'(--?[^']*)'/.exec(message)
-    if (unknown) {
-      const flag = unknown[1].replace(/^-+/, '').split('=')[0]
+    if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      // Shown without anything after `=`: a value typed there may be a password.
+      const shown = (/'(-[^'=]*)/.exec(message)?.[1] ?? '').slice(0, 40)
+      const flag = shown.replace(/^-+/, '')
       const best = flag.length > 1 && closest(flag, Object.keys(OPTIONS))
-      message = best ? `unknown option '${unknown[1]}' (did you mean --${best}?)` : `unknown option '${unknown[1]}'`
+      message = best ? `unknown option '${shown}' (did you mean --${best}?)` : `unknown option '${shown}'`
     }
     throw new UsageError(message)
   }
@@ -203,7 +204,12 @@ async function main(argv, sources) {
     // The summary is for people: on standard error, so a pipe gets JSON only.
     if (!opts.json) process.stderr.write(`${describeExpiry(claims.exp)}\n`)
   } else {
-    throw new UsageError(`unknown command ${command}`)
+    // Named only when it looks like a command: a password pasted in its place stays unprinted.
+    const known = ['token', 'refresh', 'decode', 'help']
+    const best = /^[a-z][a-z-]{0,19}$/.test(command) ? closest(command, known) : undefined
+    throw new UsageError(/^[a-z][a-z-]{0,19}$/.test(command) && !best
+      ? `unknown command ${command} (commands: ${known.join(', ')})`
+      : best ? `unknown command ${command} (did you mean ${best}?)` : `unknown command (commands: ${known.join(', ')})`)
   }
 }
 

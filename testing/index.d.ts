@@ -85,9 +85,9 @@ export type StandInFault =
 export interface StandInFaultOptions {
   /** How many requests it applies to. Default: all, until `clearFaults()`. */
   times?: number
-  /** `delay`: milliseconds before the normal answer. */
-  ms?: number
-  /** `status`, `redirect`, `body`: the HTTP status (defaults 500, 307, 200). */
+  /** `delay`: milliseconds before the normal answer, or a function of the request that returns them. */
+  ms?: number | ((request: StandInRequest) => number)
+  /** `status`, `redirect`, `body`: the HTTP status, 200 to 599 (defaults 500, 307, 200). */
   status?: number
   /** `status`, `body`: the body to send (`status` default: nginx's HTML error page). */
   body?: string

@@ -5,6 +5,7 @@
 // envelope, with failures as HTTP 200) and can be told to misbehave. Our own tests use
 // them through this same export.
 
+const http = require('node:http')
 const { startSonetelServer, DEFAULT_USERS } = require('./sonetel-server.js')
 const { startSonetelApi } = require('./sonetel-api.js')
 const { testCertificates } = require('./certs.js')
@@ -24,19 +25,32 @@ function fail(message) {
 /** A token lifetime: whole seconds, at least 2 (Sonetel's expires_in is the lifetime less one). */
 const seconds = (v) => Number.isInteger(v) && v >= 2
 
-/** A fault's options, checked now: a bad one must not throw later inside the server. */
-function checkFault(mode, opts) {
+const FAULT_OPTIONS = ['times', 'ms', 'status', 'body', 'contentType', 'retryAfter', 'location', 'bytes']
+
+/** A fault's options, checked now (a bad one must not throw later inside the server); a copy of them. */
+function checkFault(opts) {
   if (opts === null || typeof opts !== 'object') throw fail('fault(mode, options): options must be an object')
-  const { times, ms, status, body, contentType, retryAfter, location, bytes } = opts
-  const header = (v) => v === undefined || (typeof v === 'string' && !/[\r\n\0]/.test(v)) || Number.isFinite(v)
+  const copy = {}
+  for (const name of Object.keys(opts)) {
+    if (!FAULT_OPTIONS.includes(name)) throw fail(`fault(mode, options): ${name} is not an option (known: ${FAULT_OPTIONS.join(', ')})`)
+    copy[name] = opts[name]
+  }
+  const { times, ms, status, body, contentType, retryAfter, location, bytes } = copy
   if (times !== undefined && !(Number.isInteger(times) && times > 0)) throw fail('fault(mode, options): times must be a positive whole number')
-  if (ms !== undefined && typeof ms !== 'function' && !(Number.isFinite(ms) && ms >= 0)) throw fail('fault(mode, options): ms must be a number of milliseconds')
-  if (status !== undefined && !(Number.isInteger(status) && status >= 100 && status <= 599)) throw fail('fault(mode, options): status must be an HTTP status, 100 to 599')
+  if (ms !== undefined && typeof ms !== 'function' && !(Number.isFinite(ms) && ms >= 0)) throw fail('fault(mode, options): ms must be a number of milliseconds or a function that returns one')
+  if (status !== undefined && !(Number.isInteger(status) && status >= 200 && status <= 599)) throw fail('fault(mode, options): status must be an HTTP status, 200 to 599')
   if (body !== undefined && typeof body !== 'string') throw fail('fault(mode, options): body must be a string')
   if (bytes !== undefined && !(Number.isInteger(bytes) && bytes >= 0)) throw fail('fault(mode, options): bytes must be a whole number')
   for (const [name, v] of [['contentType', contentType], ['retryAfter', retryAfter], ['location', location]]) {
-    if (!header(v)) throw fail(`fault(mode, options): ${name} must be a header value (no line breaks)`)
+    if (v === undefined) continue
+    try {
+      if (typeof v !== 'string' && !Number.isFinite(v)) throw new Error('not text')
+      http.validateHeaderValue(name, String(v))
+    } catch {
+      throw fail(`fault(mode, options): ${name} must be a valid header value`)
+    }
   }
+  return copy
 }
 
 function check(options) {
@@ -137,14 +151,13 @@ async function startSonetel(options = {}) {
     sent: (grantType) => tokens.sent(grantType),
     fault(mode, opts = {}) {
       if (!FAULTS.includes(mode)) throw fail(`fault(mode): ${mode} is not a fault (known: ${FAULTS.join(', ')})`)
-      checkFault(mode, opts)
-      tokens.fault(mode, { ...opts })
+      tokens.fault(mode, checkFault(opts))
       return standIn
     },
     clearFaults: () => tokens.clearFaults(),
     failApi(code, detail = '', status = 200) {
       if (typeof code !== 'string' || typeof detail !== 'string') throw fail('failApi(code, detail, status): code and detail must be strings')
-      if (!(Number.isInteger(status) && status >= 100 && status <= 599)) throw fail('failApi(code, detail, status): status must be an HTTP status, 100 to 599')
+      if (!(Number.isInteger(status) && status >= 200 && status <= 599)) throw fail('failApi(code, detail, status): status must be an HTTP status, 200 to 599')
       api.failWith(code, detail, status)
       return standIn
     },

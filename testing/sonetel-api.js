@@ -31,7 +31,12 @@ async function startSonetelApi({ tokens, tls, testHooks = false }) {
   const failed = (res, code, detail, status = 200) => send(res, status, { status: 'failed', response: { code, detail } })
 
   function serve(req, res, record) {
-    const url = new URL(req.url, 'http://localhost')
+    let url
+    try {
+      url = new URL(req.url, 'http://localhost')
+    } catch {
+      return send(res, 400, { status: 'failed', response: { code: 'INVALID_REQUEST', detail: 'Malformed request path' } })
+    }
     // Our own tests' hooks, off unless asked for (Sonetel has no such paths): a redirect to
     // anywhere; after the token check, an echo of the request and an answer that never comes.
     if (testHooks && url.pathname === '/test/redirect') {

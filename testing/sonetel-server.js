@@ -165,8 +165,12 @@ async function startSonetelServer(options = {}) {
     const html = (status, title) => `<html><head><title>${status} ${title}</title></head><body><center><h1>${status} ${title}</h1></center><hr><center>nginx</center></body></html>`
     switch (fault.mode) {
       case 'delay': { // ms: a number, or a function that picks one per request
+        let ms = fault.ms
+        if (typeof ms === 'function') {
+          try { ms = ms(record) } catch { ms = 0 }
+        }
         const timer = setTimeout(() => { timers.delete(timer); if (!res.destroyed) serve(req, res, record) },
-          typeof fault.ms === 'function' ? fault.ms(record) : fault.ms)
+          Number.isFinite(ms) && ms >= 0 ? ms : 0)
         timers.add(timer)
         return true
       }
@@ -272,7 +276,7 @@ async function startSonetelServer(options = {}) {
     /** Requests received with this grant_type, answered normally or by a fault. */
     sent: (grantType) => state.requests.filter((r) => r.fields.grant_type === grantType).length,
     /** Switches on a fault for the next `times` requests (default: all until cleared). */
-    fault(mode, opts = {}) { faults.push({ mode, times: Infinity, ...opts }); return this },
+    fault(mode, opts = {}) { faults.push({ times: Infinity, ...opts, mode }); return this },
     clearFaults() { faults.length = 0 },
     /** Makes every refresh token issued so far invalid. */
     revokeRefreshTokens() { refreshTokens.clear() },

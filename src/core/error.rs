@@ -226,7 +226,7 @@ impl fmt::Display for AuthError {
             } => {
                 write!(f, "Sonetel's API answered \"failed\" (HTTP {status}")?;
                 if let Some(code) = code {
-                    write!(f, ", {code}")?;
+                    write!(f, ", {}", mask_emails(code))?;
                 }
                 f.write_str(")")?;
                 match detail {
@@ -287,21 +287,29 @@ pub fn scrub(text: &mut String, secrets: &[&str]) {
 /// server's own text stays available, unmasked, in the error's properties.
 pub fn mask_emails(text: &str) -> Cow<'_, str> {
     const LOCAL_PUNCT: &str = ".!#$%&'*+/=?^_`{|}~-";
+    // The forms of `@` a server may echo an address in: as is, URL-encoded, HTML-escaped.
+    const ATS: [&str; 4] = ["@", "%40", "&#64;", "&#x40;"];
     let is_local = |c: char| c.is_alphanumeric() || LOCAL_PUNCT.contains(c);
     let is_domain = |c: char| c.is_alphanumeric() || c == '-' || c == '.';
-    if !text.contains('@') {
+    let next_at = |s: &str| {
+        let lower = s.to_ascii_lowercase();
+        ATS.iter()
+            .filter_map(|at| lower.find(at).map(|i| (i, at.len())))
+            .min()
+    };
+    if next_at(text).is_none() {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(at) = rest.find('@') {
+    while let Some((at, at_len)) = next_at(rest) {
         let start = rest[..at]
             .char_indices()
             .rev()
             .take_while(|&(_, c)| is_local(c))
             .last()
             .map_or(at, |(i, _)| i);
-        let after = &rest[at + 1..];
+        let after = &rest[at + at_len..];
         let domain_len = after
             .char_indices()
             .find(|&(_, c)| !is_domain(c))
@@ -314,7 +322,7 @@ pub fn mask_emails(text: &str) -> Cow<'_, str> {
             out.push_str("[e-mail]");
             rest = &after[domain.len()..];
         } else {
-            out.push_str(&rest[..=at]);
+            out.push_str(&rest[..at + at_len]);
             rest = after;
         }
     }
@@ -350,6 +358,10 @@ mod tests {
             "@home, user@localhost, @@"
         );
         assert_eq!(mask_emails("å@ö.se"), "[e-mail]");
+        assert_eq!(
+            mask_emails("x%40y.com, a&#64;b.org and c&#X40;d.net"),
+            "[e-mail], [e-mail] and [e-mail]"
+        );
         let e = AuthError::Auth {
             status: 401,
             error: "unauthorized".into(),

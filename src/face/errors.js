@@ -103,10 +103,17 @@ function networkCause(d) {
  */
 function withoutUser(message, user) {
   if (typeof user !== 'string' || user.length < 3) return message
-  const html = user.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;')
-  const forms = new Set([user, encodeURIComponent(user), encodeURIComponent(user).replace(/%20/g, '+'), html, html.replace(/@/g, '&#64;'), stringify(user).slice(1, -1)])
+  const strict = encodeURIComponent(user).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+  const form = new URLSearchParams([['', user]]).toString().slice(1)
+  const html = user.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
+  const forms = new Set([user, user.normalize('NFC'), user.normalize('NFD'), encodeURIComponent(user), strict, form,
+    ...[html.replace(/'/g, '&#39;'), html.replace(/'/g, '&apos;'), html.replace(/'/g, '&#x27;')].flatMap((h) => [h, h.replace(/@/g, '&#64;'), h.replace(/@/g, '&#x40;')]),
+    stringify(user).slice(1, -1)])
   let out = message
-  for (const form of forms) if (form.length > 0) out = out.split(form).join('[user name]')
+  // Longest first, and case aside: a server may lower-case what it echoes.
+  for (const f of [...forms].sort((x, y) => y.length - x.length)) {
+    if (f.length >= 3) out = out.replace(new RegExp(f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gi'), '[user name]')
+  }
   return out
 }
 
