@@ -206,10 +206,9 @@ async function main(argv, sources) {
   } else {
     // Named only when it looks like a command: a password pasted in its place stays unprinted.
     const known = ['token', 'refresh', 'decode', 'help']
-    const best = /^[a-z][a-z-]{0,19}$/.test(command) ? closest(command, known) : undefined
-    throw new UsageError(/^[a-z][a-z-]{0,19}$/.test(command) && !best
-      ? `unknown command ${command} (commands: ${known.join(', ')})`
-      : best ? `unknown command ${command} (did you mean ${best}?)` : `unknown command (commands: ${known.join(', ')})`)
+    if (!/^[a-z][a-z-]{0,19}$/.test(command)) throw new UsageError(`unknown command (commands: ${known.join(', ')})`)
+    const best = closest(command, known)
+    throw new UsageError(best ? `unknown command ${command} (did you mean ${best}?)` : `unknown command ${command} (commands: ${known.join(', ')})`)
   }
 }
 

@@ -24,6 +24,8 @@ function fail(message) {
 
 /** A token lifetime: whole seconds, at least 2 (Sonetel's expires_in is the lifetime less one). */
 const seconds = (v) => Number.isInteger(v) && v >= 2
+/** A status that is a final answer (a 1xx would leave the client waiting). */
+const httpStatus = (v) => Number.isInteger(v) && v >= 200 && v <= 599
 
 const FAULT_OPTIONS = ['times', 'ms', 'status', 'body', 'contentType', 'retryAfter', 'location', 'bytes']
 
@@ -38,7 +40,7 @@ function checkFault(opts) {
   const { times, ms, status, body, contentType, retryAfter, location, bytes } = copy
   if (times !== undefined && !(Number.isInteger(times) && times > 0)) throw fail('fault(mode, options): times must be a positive whole number')
   if (ms !== undefined && typeof ms !== 'function' && !(Number.isFinite(ms) && ms >= 0)) throw fail('fault(mode, options): ms must be a number of milliseconds or a function that returns one')
-  if (status !== undefined && !(Number.isInteger(status) && status >= 200 && status <= 599)) throw fail('fault(mode, options): status must be an HTTP status, 200 to 599')
+  if (status !== undefined && !httpStatus(status)) throw fail('fault(mode, options): status must be an HTTP status, 200 to 599')
   if (body !== undefined && typeof body !== 'string') throw fail('fault(mode, options): body must be a string')
   if (bytes !== undefined && !(Number.isInteger(bytes) && bytes >= 0)) throw fail('fault(mode, options): bytes must be a whole number')
   for (const [name, v] of [['contentType', contentType], ['retryAfter', retryAfter], ['location', location]]) {
@@ -85,10 +87,6 @@ function check(options) {
   }
 }
 
-/**
- * Starts the token endpoint and the REST API on 127.0.0.1, each on a free port.
- * See index.d.ts for the options and what it resolves with.
- */
 /** The generated certificates, or an error that says what https needs. */
 function certificates() {
   try {
@@ -98,6 +96,10 @@ function certificates() {
   }
 }
 
+/**
+ * Starts the token endpoint and the REST API on 127.0.0.1, each on a free port.
+ * See index.d.ts for the options and what it resolves with.
+ */
 async function startSonetel(options = {}) {
   check(options)
   const username = options.username ?? DEFAULT_USERNAME
@@ -157,7 +159,7 @@ async function startSonetel(options = {}) {
     clearFaults: () => tokens.clearFaults(),
     failApi(code, detail = '', status = 200) {
       if (typeof code !== 'string' || typeof detail !== 'string') throw fail('failApi(code, detail, status): code and detail must be strings')
-      if (!(Number.isInteger(status) && status >= 200 && status <= 599)) throw fail('failApi(code, detail, status): status must be an HTTP status, 200 to 599')
+      if (!httpStatus(status)) throw fail('failApi(code, detail, status): status must be an HTTP status, 200 to 599')
       api.failWith(code, detail, status)
       return standIn
     },

@@ -291,42 +291,49 @@ pub fn mask_emails(text: &str) -> Cow<'_, str> {
     const ATS: [&str; 4] = ["@", "%40", "&#64;", "&#x40;"];
     let is_local = |c: char| c.is_alphanumeric() || LOCAL_PUNCT.contains(c);
     let is_domain = |c: char| c.is_alphanumeric() || c == '-' || c == '.';
-    let next_at = |s: &str| {
-        let lower = s.to_ascii_lowercase();
+    // The length of the form of `@` that starts `s`, if one does (case aside).
+    let at_sign = |s: &[u8]| {
         ATS.iter()
-            .filter_map(|at| lower.find(at).map(|i| (i, at.len())))
-            .min()
+            .find(|at| s.len() >= at.len() && s[..at.len()].eq_ignore_ascii_case(at.as_bytes()))
+            .map(|at| at.len())
     };
-    if next_at(text).is_none() {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some((at, at_len)) = next_at(rest) {
-        let start = rest[..at]
+    // One pass: `copied` is how much of `text` is in `out`; `floor`, where the text after
+    // the last `@` begins (a local part never reaches back past it).
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    let (mut copied, mut floor, mut i) = (0, 0, 0);
+    while i < bytes.len() {
+        let Some(at_len) = at_sign(&bytes[i..]) else {
+            i += 1;
+            continue;
+        };
+        // Every form starts with an ASCII byte, so `i` is on a character boundary.
+        let start = text[floor..i]
             .char_indices()
             .rev()
             .take_while(|&(_, c)| is_local(c))
             .last()
-            .map_or(at, |(i, _)| i);
-        let after = &rest[at + at_len..];
+            .map_or(i, |(j, _)| floor + j);
+        let after = &text[i + at_len..];
         let domain_len = after
             .char_indices()
             .find(|&(_, c)| !is_domain(c))
-            .map_or(after.len(), |(i, _)| i);
+            .map_or(after.len(), |(j, _)| j);
         // A sentence's full stop is not part of the domain.
         let domain = after[..domain_len].trim_end_matches('.');
-        let is_address = start < at && domain.contains('.') && !domain.starts_with('.');
-        if is_address {
-            out.push_str(&rest[..start]);
+        i += at_len;
+        if start < i - at_len && domain.contains('.') && !domain.starts_with('.') {
+            out.push_str(&text[copied..start]);
             out.push_str("[e-mail]");
-            rest = &after[domain.len()..];
-        } else {
-            out.push_str(&rest[..at + at_len]);
-            rest = after;
+            i += domain.len();
+            copied = i;
         }
+        floor = i;
     }
-    out.push_str(rest);
+    if copied == 0 {
+        return Cow::Borrowed(text);
+    }
+    out.push_str(&text[copied..]);
     Cow::Owned(out)
 }
 
@@ -362,6 +369,9 @@ mod tests {
             mask_emails("x%40y.com, a&#64;b.org and c&#X40;d.net"),
             "[e-mail], [e-mail] and [e-mail]"
         );
+        assert_eq!(mask_emails("a%40b%40c.com"), "a%40[e-mail]");
+        let many = "@x ".repeat(100_000);
+        assert_eq!(mask_emails(&many), many.as_str());
         let e = AuthError::Auth {
             status: 401,
             error: "unauthorized".into(),

@@ -66,6 +66,7 @@ function noBinary(name, explicit, tried) {
   const [os, cpu, libc] = name.split('-')
   const libcFlag = os === 'linux' ? ` --libc=${libc === 'musl' ? 'musl' : 'glibc'}` : ''
   const broken = tried.find((e) => !notThere(e))
+  const packageDir = broken || explicit ? undefined : installedAt(name)
   let message
   if (explicit) {
     message = `sonetel-auth could not load the binary NAPI_RS_NATIVE_LIBRARY_PATH names (${explicit}): ${firstLine(tried[0])}`
@@ -73,8 +74,8 @@ function noBinary(name, explicit, tried) {
     message = `sonetel-auth has no native binary for this platform (${name}).\n` +
       `It is published for: ${PLATFORMS.join(', ')}.\n` +
       'Fix: build it from the source (npm run build) and point NAPI_RS_NATIVE_LIBRARY_PATH at the .node file it makes.'
-  } else if (!broken && installedAt(name)) {
-    message = `sonetel-auth found the package sonetel-auth-${name} (${installedAt(name)}) but not its binary, sonetel-auth.${name}.node.\n` +
+  } else if (packageDir !== undefined) {
+    message = `sonetel-auth found the package sonetel-auth-${name} (${packageDir}) but not its binary, sonetel-auth.${name}.node.\n` +
       'Likely cause: an incomplete install or a copy that left the .node file out (a Docker COPY, a file filter, a bundler).\n' +
       `Fix: reinstall it (npm install --include=optional), or point NAPI_RS_NATIVE_LIBRARY_PATH at a sonetel-auth .node file.`
   } else if (broken) {
