@@ -669,6 +669,48 @@ export interface StoreUnavailableEvent {
 }
 
 /**
+ * The store works, less well than it should. `reason` says how (no secret is named):
+ * - `lock-not-released`: the lock could not be released; it lapses at the end of its lease.
+ * - `lock-stuck`: the lock has no expiry, is not one sonetel-auth set, is not renewed, or
+ *   was held longer than a fetch takes. This process fetches on its own, without waiting
+ *   for it, until it sees it released.
+ * - `lease-lost`: this process held the lock past its lease (stopped, or too slow to
+ *   renew) and another took it; it did not write its token.
+ * - `value-too-large`: the stored value is over 1 MiB; it was not read, and is replaced.
+ * - `not-a-regular-file`: the `file://` store path is a FIFO, device, directory or link.
+ * - `lock-file-replaced`: the `file://` lock file was removed or replaced while held, so
+ *   it did not exclude anyone.
+ * - `value-evicted`: the stored token vanished before its time (Redis eviction, a flush).
+ * - `value-not-ours`: the stored token's `user_name` claim names another account.
+ *
+ * @example
+ * ```ts
+ * new TokenManager({ username, password, store: 'redis://127.0.0.1:6379', onEvent: (e) => { if (e.type === 'store-degraded') console.warn(e.reason, e.message ?? '') } })
+ * ```
+ */
+export interface StoreDegradedEvent {
+  type: 'store-degraded'
+  reason: 'lock-not-released' | 'lock-stuck' | 'lease-lost' | 'value-too-large' | 'not-a-regular-file' | 'lock-file-replaced' | 'value-evicted' | 'value-not-ours'
+  /** More detail, when there is some. */
+  message: string | null
+}
+
+/**
+ * A Sonetel API answered 401 to the token received moments before to replace a refused
+ * one (a missing scope, a blocked account): another token would be refused too. Until `untilMs` (60 s), a 401 is
+ * handed back (`ERR_SONETEL_HTTP`, status 401, from `api`) without asking for a new token.
+ *
+ * @example
+ * ```ts
+ * new TokenManager({ username, password, onEvent: (e) => { if (e.type === 'api-refused') console.warn('Sonetel refuses our tokens until', new Date(e.untilMs)) } })
+ * ```
+ */
+export interface ApiRefusedEvent {
+  type: 'api-refused'
+  untilMs: number
+}
+
+/**
  * The claims of a Sonetel JWT, as `decodeAccessToken` returns them. Every claim in the
  * token is present; these are the ones Sonetel uses.
  *
@@ -721,7 +763,7 @@ export interface TokenEvent {
  * const log = (e: TokenManagerEvent): void => { if (e.type === 'retry') console.warn(e.code, e.delayMs) }
  * ```
  */
-export type TokenManagerEvent = RequestEvent | TokenEvent | RetryEvent | FallbackEvent | RefusedEvent | CooldownEvent | StaleServedEvent | OnTokenFailedEvent | SharedEvent | StoreUnavailableEvent | StoreAvailableEvent
+export type TokenManagerEvent = RequestEvent | TokenEvent | RetryEvent | FallbackEvent | RefusedEvent | CooldownEvent | StaleServedEvent | OnTokenFailedEvent | SharedEvent | StoreUnavailableEvent | StoreAvailableEvent | StoreDegradedEvent | ApiRefusedEvent
 
 /**
  * Options of `new TokenManager(options)`: the credentials, every `TokenRequestOptions`
@@ -810,7 +852,8 @@ export interface TokenManagerOptions {
    * "Many processes, one token"): `redis://[user:password@]host:port[/db]`,
    * `rediss://…` (TLS, verified; `ca` and `NODE_EXTRA_CA_CERTS` add trust), or
    * `file:///absolute/path` (processes on one machine). The store is an optimisation:
-   * when it fails, the manager fetches on its own and says so in an event.
+   * when it fails, the manager fetches on its own and says so in an event. Plain
+   * `redis://` to a host other than this machine is refused without `storeSecret`.
    */
   store?: string | undefined
   /**
@@ -829,6 +872,12 @@ export interface TokenManagerOptions {
    * Default 1000.
    */
   storeTimeoutMs?: number | undefined
+  /**
+   * How long the fleet's lock is held without a renewal, in ms (at least 300). Its holder
+   * renews it every third of this while it fetches, so a holder that dies or is stopped
+   * delays the others by one lease at most. Default 5000. Give every process the same.
+   */
+  storeLeaseMs?: number | undefined
 }
 
 /**

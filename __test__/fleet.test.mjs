@@ -2,19 +2,18 @@
 // through a real Redis (Debian's redis-server, started here on a free port) or a file.
 // Without redis-server the Redis tests skip, naming the package; .ci/run installs it.
 import assert from 'node:assert/strict'
-import { fork, spawn, spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { createRequire } from 'node:module'
 import { after, before, beforeEach, describe, test } from 'node:test'
 import { startSonetel, within, USER, PASSWORD } from './helpers/common.mjs'
+import { startFleet, until } from './helpers/fleet.mjs'
 
 const require = createRequire(import.meta.url)
 const { startRedis, redisMissing } = require('../testing/redis.js')
-const worker = fileURLToPath(new URL('./fixtures/fleet-worker.cjs', import.meta.url))
 const skipRedis = redisMissing() ?? false
 
 let server
@@ -26,64 +25,7 @@ beforeEach(() => {
   server.accessTokenLifetime = 86400
 })
 
-/** Forks `n` processes, each with a TokenManager on these options. */
-async function fleet(n, options) {
-  const procs = await Promise.all(Array.from({ length: n }, () => new Promise((resolve, reject) => {
-    const child = fork(worker, [], {
-      env: { ...process.env, FLEET_OPTIONS: JSON.stringify({ username: USER, password: PASSWORD, tokenUrl: server.tokenUrl, retryDelayMs: 1, ...options }) },
-      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-    })
-    child.stderrText = ''
-    child.stderr.on('data', (d) => { child.stderrText += d })
-    child.once('message', () => resolve(child))
-    child.once('exit', (code) => reject(new Error(`a fleet process exited (${code}): ${child.stderrText}`)))
-  })))
-  let next = 0
-  const ask = (child, message) => new Promise((resolve, reject) => {
-    const id = ++next
-    const onExit = () => reject(new Error('the process ended without answering'))
-    const onMessage = (m) => {
-      if (m.id !== id) return
-      child.off('message', onMessage)
-      child.off('exit', onExit)
-      if (m.error) reject(Object.assign(new Error(m.error.message), m.error))
-      else resolve(m)
-    }
-    child.on('message', onMessage)
-    child.once('exit', onExit)
-    child.send({ ...message, id })
-  })
-  return {
-    procs,
-    ask,
-    /** Every process asks for `n` tokens at once; resolves with all the tokens. */
-    async get(n = 1) {
-      const replies = await Promise.all(procs.map((p) => ask(p, { cmd: 'get', n })))
-      return replies.flatMap((r) => r.tokens)
-    },
-    invalidate: (stale) => Promise.all(procs.map((p) => ask(p, { cmd: 'invalidate', stale }))),
-    events: async () => (await Promise.all(procs.map((p) => ask(p, { cmd: 'events' })))).map((r) => r.events),
-    /**
-     * The first process starts a token request that the server never answers; the others
-     * ask while it holds the lock; then it is killed. Resolves with the others' tokens.
-     */
-    async killLockHolder({ waitMs = 0 } = {}) {
-      server.fault('hang', { times: 1 })
-      const [holder, ...others] = procs
-      const held = ask(holder, { cmd: 'get' }).catch(() => 'killed')
-      while (server.requests.length === 0) await new Promise((r) => setTimeout(r, 20))
-      const waiting = others.map((p) => ask(p, { cmd: 'get' }))
-      await new Promise((r) => setTimeout(r, waitMs))
-      holder.kill('SIGKILL')
-      const tokens = (await Promise.all(waiting)).flatMap((r) => r.tokens)
-      assert.equal(await held, 'killed')
-      return tokens
-    },
-    async close() {
-      for (const p of procs) p.kill('SIGKILL')
-    },
-  }
-}
+const fleet = (n, options) => startFleet(server, n, options)
 
 const grants = () => ({ password: server.sent('password'), refresh_token: server.sent('refresh_token') })
 
@@ -165,11 +107,13 @@ describe('Redis', { skip: skipRedis }, () => {
       assert.equal(alone.length, 20)
       assert.equal(server.sent('refresh_token') + server.sent('password'), 4, 'each process on its own')
       await redis.start()
-      server.reset()
-      await f.invalidate()
-      const shared = await f.get(5)
-      assert.equal(new Set(shared).size, 1, 'sharing again')
-      assert.equal(server.sent('refresh_token') + server.sent('password'), 1)
+      // Each process reconnects after its back-off (250 ms after one failure, at most 5 s).
+      await until(async () => {
+        server.reset()
+        await f.invalidate()
+        const shared = await f.get(5)
+        return new Set(shared).size === 1 && server.sent('refresh_token') + server.sent('password') === 1
+      }, 'the fleet sharing again')
       for (const events of await f.events()) {
         const types = events.map((e) => e.type)
         const down = types.indexOf('store-unavailable')
@@ -331,7 +275,7 @@ describe('a file store', () => {
     assert.ok(!fs.readFileSync(file, 'utf8').includes('X-Injected'), 'overwritten')
   })
 
-  test('a lock holder alive but stuck (a flock(1) that never lets go) holds the others for one lock lifetime, not more', { skip: spawnSync('flock', ['--version']).error && 'needs flock(1) (Debian package util-linux)' }, async () => {
+  test('a lock holder alive but stuck (a flock(1) that never lets go, never renews) holds the others for one lease, then is remembered', { skip: spawnSync('flock', ['--version']).error && 'needs flock(1) (Debian package util-linux)' }, async () => {
     const { TokenManager } = require('../index.js')
     const file = path.join(dir, 'stuck.json')
     fs.writeFileSync(`${file}.lock`, '', { mode: 0o600 })
@@ -339,11 +283,18 @@ describe('a file store', () => {
     try {
       await new Promise((resolve) => holder.stdout.once('data', resolve))
       const events = []
-      // timeoutMs 1000 and no retries: the lock's lifetime is 2 s.
-      const m = new TokenManager({ username: USER, password: PASSWORD, tokenUrl: server.tokenUrl, store: `file://${file}`, timeoutMs: 1000, retries: 0, onEvent: (e) => events.push(e) })
+      const m = new TokenManager({ username: USER, password: PASSWORD, tokenUrl: server.tokenUrl, store: `file://${file}`, storeLeaseMs: 1000, onEvent: (e) => events.push(e) })
       assert.notEqual(await within(m.getAccessToken(), 60_000), 'still waiting')
       assert.equal(server.sent('password'), 1)
-      assert.match(events.find((e) => e.type === 'store-unavailable')?.message ?? '', /lock/)
+      const stuck = events.filter((e) => e.type === 'store-degraded')
+      assert.deepEqual(stuck.map((e) => e.reason), ['lock-stuck'])
+      assert.match(stuck[0].message, /stopped renewing/)
+      assert.ok(!events.some((e) => e.type === 'store-unavailable'), 'the store itself works')
+      // Remembered: the next fetch does not wait for that lock again, and says nothing new.
+      m.invalidate()
+      await m.getAccessToken()
+      assert.equal(events.filter((e) => e.type === 'store-degraded').length, 1)
+      assert.equal(server.sent('password') + server.sent('refresh_token'), 2)
     } finally {
       process.kill(-holder.pid, 'SIGKILL') // flock and its sleep
     }

@@ -96,6 +96,41 @@ test('a bad fault or failApi is refused at once, and the stand-in keeps serving'
   await m.close()
 })
 
+test('rotateRefreshTokens, refuseApiTokens and a delay until a promise settles', async () => {
+  sonetel.reset()
+  const opts = { tokenUrl: sonetel.tokenUrl }
+  const first = await createAccessToken(sonetel.username, sonetel.password, opts)
+  sonetel.rotateRefreshTokens = true
+  try {
+    const second = await addon.refreshAccessToken(first.refresh_token, { ...opts, refresh: false })
+    assert.ok(second.refresh_token && second.refresh_token !== first.refresh_token, 'a new refresh token, even unasked')
+    await rejection(addon.refreshAccessToken(first.refresh_token, opts), 'ERR_SONETEL_AUTH', { error: 'invalid_grant' })
+    assert.equal((await addon.refreshAccessToken(second.refresh_token, opts)).token_type, 'bearer')
+  } finally {
+    sonetel.rotateRefreshTokens = false
+  }
+  const m = new TokenManager({ username: sonetel.username, password: sonetel.password, tokenUrl: sonetel.tokenUrl, apiUrl: sonetel.apiUrl })
+  sonetel.refuseApiTokens = true
+  await rejection(m.api('/account/{acc_id}'), 'ERR_SONETEL_HTTP', { status: 401 })
+  sonetel.refuseApiTokens = false
+  assert.equal((await m.api('/account/{acc_id}')).email, sonetel.username)
+  await m.close()
+  let open
+  sonetel.fault('delay', { times: 1, until: new Promise((resolve) => { open = resolve }) })
+  let settled = false
+  const asked = sonetel.requests.length
+  const held = createAccessToken(sonetel.username, sonetel.password, opts).then((t) => { settled = true; return t })
+  while (sonetel.requests.length === asked) await new Promise((r) => setTimeout(r, 5))
+  await new Promise((r) => setTimeout(r, 50))
+  assert.equal(settled, false, 'held until the promise settles')
+  open()
+  assert.equal((await held).token_type, 'bearer')
+  for (const bad of [() => { sonetel.rotateRefreshTokens = 'yes' }, () => { sonetel.refuseApiTokens = 1 }, () => sonetel.fault('delay', { until: 5 })]) {
+    assert.throws(bad, { code: 'ERR_INVALID_ARG_VALUE' })
+  }
+  await assert.rejects(startSonetel({ rotateRefreshTokens: 'yes' }), { code: 'ERR_INVALID_ARG_VALUE', message: /rotateRefreshTokens/ })
+})
+
 test('close() clears a delay fault\'s timers: the process can exit', async () => {
   const { spawnSync } = await import('node:child_process')
   const r = spawnSync(process.execPath, ['-e', `

@@ -36,6 +36,11 @@ export interface SonetelStandInOptions {
   /** Seconds the stand-in's clock is ahead of this machine's (negative: behind). Default 0. */
   clockOffset?: number
   /**
+   * Rotate refresh tokens: each works once, and every refresh grant answers with a new
+   * one (OAuth's refresh token rotation). Default false, as Sonetel's.
+   */
+  rotateRefreshTokens?: boolean
+  /**
    * Serve both over HTTPS, with a certificate for `localhost` and `127.0.0.1` from a CA
    * made at start (with the `openssl` command); pass `ca` from the result to sonetel-auth.
    */
@@ -87,6 +92,8 @@ export interface StandInFaultOptions {
   times?: number
   /** `delay`: milliseconds before the normal answer, or a function of the request that returns them. */
   ms?: number | ((request: StandInRequest) => number)
+  /** `delay`: instead of `ms`, the normal answer once this promise settles (a gate a test opens). */
+  until?: PromiseLike<unknown>
   /** `status`, `redirect`, `body`: the HTTP status, 200 to 599 (defaults 500, 307, 200). */
   status?: number
   /** `status`, `body`: the body to send (`status` default: nginx's HTML error page). */
@@ -142,6 +149,13 @@ export interface SonetelStandIn {
   refreshTokenLifetime: number
   /** Seconds the stand-in's clock is ahead of this machine's; moves `iat`, `exp` and its checks. */
   clockOffset: number
+  /** Refresh tokens work once, and each refresh grant brings a new one. */
+  rotateRefreshTokens: boolean
+  /**
+   * The API answers 401 to every access token, new ones too (an account that lost its
+   * API access, a token without the scope it needs).
+   */
+  refuseApiTokens: boolean
   /** How many token requests with this `grant_type` arrived. */
   sent(grantType: 'password' | 'refresh_token'): number
   /**

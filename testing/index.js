@@ -13,7 +13,7 @@ const { testCertificates } = require('./certs.js')
 /** Our own tests' paths on the API (`/test/echo`, …); not for users, so not in the types. */
 const TEST_HOOKS = Symbol.for('sonetel-auth.testing.hooks')
 const [DEFAULT_USERNAME, DEFAULT_PASSWORD] = Object.entries(DEFAULT_USERS)[0]
-const OPTIONS = ['username', 'password', 'users', 'accessTokenLifetime', 'refreshTokenLifetime', 'clockOffset', 'https', 'cert', 'key']
+const OPTIONS = ['username', 'password', 'users', 'accessTokenLifetime', 'refreshTokenLifetime', 'clockOffset', 'rotateRefreshTokens', 'https', 'cert', 'key']
 const FAULTS = ['delay', 'hang', 'close', 'stall-body', 'reset', 'status', 'rate-limit', 'redirect', 'body', 'huge']
 
 function fail(message) {
@@ -27,7 +27,7 @@ const seconds = (v) => Number.isInteger(v) && v >= 2
 /** A status that is a final answer (a 1xx would leave the client waiting). */
 const httpStatus = (v) => Number.isInteger(v) && v >= 200 && v <= 599
 
-const FAULT_OPTIONS = ['times', 'ms', 'status', 'body', 'contentType', 'retryAfter', 'location', 'bytes']
+const FAULT_OPTIONS = ['times', 'ms', 'until', 'status', 'body', 'contentType', 'retryAfter', 'location', 'bytes']
 
 /** A fault's options, checked now (a bad one must not throw later inside the server); a copy of them. */
 function checkFault(opts) {
@@ -40,6 +40,7 @@ function checkFault(opts) {
   const { times, ms, status, body, contentType, retryAfter, location, bytes } = copy
   if (times !== undefined && !(Number.isInteger(times) && times > 0)) throw fail('fault(mode, options): times must be a positive whole number')
   if (ms !== undefined && typeof ms !== 'function' && !(Number.isFinite(ms) && ms >= 0)) throw fail('fault(mode, options): ms must be a number of milliseconds or a function that returns one')
+  if (copy.until !== undefined && typeof copy.until?.then !== 'function') throw fail('fault(mode, options): until must be a promise')
   if (status !== undefined && !httpStatus(status)) throw fail('fault(mode, options): status must be an HTTP status, 200 to 599')
   if (body !== undefined && typeof body !== 'string') throw fail('fault(mode, options): body must be a string')
   if (bytes !== undefined && !(Number.isInteger(bytes) && bytes >= 0)) throw fail('fault(mode, options): bytes must be a whole number')
@@ -74,7 +75,9 @@ function check(options) {
   if (options.clockOffset !== undefined && !Number.isInteger(options.clockOffset)) {
     throw fail('startSonetel(options): clockOffset must be a whole number of seconds')
   }
-  if (options.https !== undefined && typeof options.https !== 'boolean') throw fail('startSonetel(options): https must be a boolean')
+  for (const name of ['https', 'rotateRefreshTokens']) {
+    if (options[name] !== undefined && typeof options[name] !== 'boolean') throw fail(`startSonetel(options): ${name} must be a boolean`)
+  }
   if (options.users !== undefined && options.username !== undefined && Object.hasOwn(Object(options.users), options.username) &&
     options.users[options.username] !== (options.password ?? DEFAULT_PASSWORD)) {
     throw fail('startSonetel(options): users gives username another password than password')
@@ -144,6 +147,16 @@ async function startSonetel(options = {}) {
     set refreshTokenLifetime(s) {
       if (!seconds(s)) throw fail('refreshTokenLifetime must be a whole number of seconds, 2 or more')
       tokens.refreshTokenLifetime = s
+    },
+    get rotateRefreshTokens() { return tokens.rotateRefreshTokens },
+    set rotateRefreshTokens(on) {
+      if (typeof on !== 'boolean') throw fail('rotateRefreshTokens must be a boolean')
+      tokens.rotateRefreshTokens = on
+    },
+    get refuseApiTokens() { return tokens.refuseApiTokens },
+    set refuseApiTokens(on) {
+      if (typeof on !== 'boolean') throw fail('refuseApiTokens must be a boolean')
+      tokens.refuseApiTokens = on
     },
     get clockOffset() { return tokens.clockOffset },
     set clockOffset(s) {

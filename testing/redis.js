@@ -41,8 +41,11 @@ function reapOrphans() {
   }
 }
 
-/** Starts redis-server. Options: `tls` (serve TLS only), `password` (requirepass). */
-async function startRedis({ tls = false, password } = {}) {
+/**
+ * Starts redis-server. Options: `tls` (serve TLS only), `password` (requirepass), `args`
+ * (more `--name value` arguments).
+ */
+async function startRedis({ tls = false, password, args: extra = [] } = {}) {
   reapOrphans()
   const port = await freePort()
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sonetel-auth-redis-'))
@@ -57,6 +60,7 @@ async function startRedis({ tls = false, password } = {}) {
     args.push('--port', String(port))
   }
   if (password) args.push('--requirepass', password)
+  args.push(...extra)
   let child
   const start = async () => {
     child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -85,6 +89,8 @@ async function startRedis({ tls = false, password } = {}) {
     port,
     url: `${tls ? 'rediss' : 'redis'}://${auth}${tls ? 'localhost' : '127.0.0.1'}:${port}`,
     ca: certs?.ca,
+    /** The password `command` logs in with (after a test changed requirepass). */
+    set password(p) { password = p },
     start,
     stop,
     /** Sends one command (plain TCP only) and resolves with the reply. */
@@ -93,12 +99,13 @@ async function startRedis({ tls = false, password } = {}) {
         const socket = net.connect(port, '127.0.0.1')
         let buf = Buffer.alloc(0)
         const send = (argv) => socket.write(`*${argv.length}\r\n` + argv.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join(''))
-        if (password) send(['AUTH', password])
+        const login = password
+        if (login) send(['AUTH', login])
         send(parts.map(String))
         socket.on('data', (d) => {
           buf = Buffer.concat([buf, d])
           const replies = parseReplies(buf)
-          if (replies.length === (password ? 2 : 1)) { socket.end(); resolve(replies.at(-1)) }
+          if (replies.length === (login ? 2 : 1)) { socket.end(); resolve(replies.at(-1)) }
         })
         socket.on('error', reject)
       })

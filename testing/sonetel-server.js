@@ -74,6 +74,10 @@ async function startSonetelServer(options = {}) {
     refreshTokenLifetime: options.refreshTokenLifetime ?? 30 * 86400,
     /** Seconds the server's clock is ahead of ours (negative: behind); moves iat and exp. */
     clockOffset: options.clockOffset ?? 0,
+    /** A refresh token works once; each refresh grant answers with a new one. */
+    rotateRefreshTokens: options.rotateRefreshTokens ?? false,
+    /** The API refuses every access token (401), as for an account that lost its access. */
+    refuseApiTokens: false,
   }
 
   const userIds = new Map(Object.keys(users).map((email) => [email, String(nextUserId++)]))
@@ -154,7 +158,8 @@ async function startSonetelServer(options = {}) {
       if (!known || known.exp <= Date.now() / 1000 + state.clockOffset) {
         return oauthError(res, 400, 'invalid_grant', `Invalid refresh token: ${f.refresh_token}`)
       }
-      return json(res, 200, issue(known.email, wantRefresh))
+      if (state.rotateRefreshTokens) refreshTokens.delete(f.refresh_token)
+      return json(res, 200, issue(known.email, wantRefresh || state.rotateRefreshTokens))
     }
     state.counts.other++
     return oauthError(res, 400, 'unsupported_grant_type', `Unsupported grant type: ${f.grant_type}`)
@@ -164,7 +169,12 @@ async function startSonetelServer(options = {}) {
   function misbehave(fault, req, res, record) {
     const html = (status, title) => `<html><head><title>${status} ${title}</title></head><body><center><h1>${status} ${title}</h1></center><hr><center>nginx</center></body></html>`
     switch (fault.mode) {
-      case 'delay': { // ms: a number, or a function that picks one per request
+      case 'delay': { // ms: a number, or a function that picks one per request; or until a promise settles
+        if (fault.until !== undefined) {
+          const answer = () => { if (!res.destroyed) serve(req, res, record) }
+          Promise.resolve(fault.until).then(answer, answer)
+          return true
+        }
         let ms = fault.ms
         if (typeof ms === 'function') {
           try { ms = ms(record) } catch { ms = 0 }
@@ -284,6 +294,7 @@ async function startSonetelServer(options = {}) {
     revokeAccessTokens() { accessTokens.clear() },
     /** What an access token stands for, while it is valid by the server's clock; else null. */
     accessTokenInfo(token) {
+      if (state.refuseApiTokens) return null
       const known = accessTokens.get(token)
       return known && known.exp > Date.now() / 1000 + state.clockOffset ? known : null
     },

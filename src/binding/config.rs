@@ -15,7 +15,7 @@ use crate::core::api::DEFAULT_API_URL;
 use crate::core::client::{parse_api_url, RequestOptions};
 use crate::core::manager::{
     ManagerConfig, DEFAULT_AUTH_FAILURE_COOLDOWN, DEFAULT_REFRESH_MARGIN, DEFAULT_RETRIES,
-    DEFAULT_RETRY_DELAY,
+    DEFAULT_RETRY_DELAY, DEFAULT_STORE_LEASE,
 };
 use crate::core::secret::Secret;
 use crate::core::store::{self, StoreConfig, StoreUrl};
@@ -55,6 +55,7 @@ pub struct ManagerJson {
     store: Option<String>,
     store_key: Option<String>,
     store_timeout_ms: Option<f64>,
+    store_lease_ms: Option<f64>,
     /// Whether anybody listens to every event (`onEvent`, `NODE_DEBUG`).
     #[serde(default)]
     pub events: bool,
@@ -204,6 +205,14 @@ impl ManagerJson {
         secret: Option<Either<String, Buffer>>,
     ) -> Result<StoreConfig, Refused> {
         let url = StoreUrl::parse(url).map_err(|r| invalid_text("options.store", &r))?;
+        if secret.is_none() && url.in_clear_off_machine() {
+            return Err(invalid_text(
+                "options.store",
+                &crate::core::error::Invalid::new(
+                    "is plain redis:// to another machine: the token (and the Redis password) would cross the network in clear. Use rediss:// (TLS), or give options.storeSecret to seal the token",
+                ),
+            ));
+        }
         let owner = store::default_key(request.token_url.as_str(), username.expose());
         let key = match &self.store_key {
             Some(key) if !key.is_empty() && key.len() <= 512 => key.clone(),
@@ -223,7 +232,7 @@ impl ManagerJson {
                     Either::B(bytes) => (zeroize::Zeroizing::new(bytes.to_vec()), false),
                 };
                 Some(
-                    store::sealing_key(&bytes, passphrase, &key)
+                    store::Sealing::new(bytes, passphrase, &key)
                         .map_err(|r| invalid_text("options.storeSecret", &r))?,
                 )
             }
@@ -238,6 +247,7 @@ impl ManagerJson {
             key,
             owner,
             timeout,
+            lease: self.store_lease_ms.map_or(DEFAULT_STORE_LEASE, millis),
         })
     }
 }

@@ -98,6 +98,10 @@ fn event_text(event: &ManagerEvent, everything: bool) -> Option<String> {
         E::Cooldown { until } => json!({ "type": "cooldown", "untilMs": epoch_ms(*until) }),
         E::StoreUnavailable { error } => json!({ "type": "store-unavailable", "message": error.0 }),
         E::StoreAvailable => json!({ "type": "store-available" }),
+        E::StoreDegraded { reason, detail } => {
+            json!({ "type": "store-degraded", "reason": reason.reason(), "message": detail })
+        }
+        E::ApiRefused { until } => json!({ "type": "api-refused", "untilMs": epoch_ms(*until) }),
         E::StaleServed { error } => json!({ "type": "stale-served", "code": code(error) }),
     };
     let mut text = value.to_string();

@@ -161,7 +161,8 @@ fn fill_claims(url: &Url, token: &TokenResponse) -> Result<Url, AuthError> {
 }
 
 /// Sends `request` with the manager's token. A 401 invalidates exactly that token and
-/// retries once with a new one, when the body can be sent again.
+/// retries once with a new one, when the body can be sent again; a 401 on a token just
+/// received is handed back, and holds further new tokens for a while.
 pub async fn fetch(
     manager: Arc<TokenManager>,
     options: RequestOptions,
@@ -172,13 +173,16 @@ pub async fn fetch(
         let token = manager.subscribe()?.wait().await?;
         let url = fill_claims(&request.url, &token)?;
         let response = send_following(&options, &request, url, token.clone()).await?;
-        if response.status == 401 && !retried {
-            // Whether or not this request can be sent again, the next one gets a new token.
-            manager.invalidate(Some(token.access_token()));
-            if request.replayable {
-                retried = true;
-                continue;
-            }
+        // Whether or not this request can be sent again, the next one gets a new token;
+        // unless a token just received was refused too (see `api_refused`).
+        // (`api_refused` first: it invalidates the token whether or not this one is retried.)
+        if response.status == 401
+            && !retried
+            && manager.api_refused(token.access_token())
+            && request.replayable
+        {
+            retried = true;
+            continue;
         }
         return Ok(response);
     }

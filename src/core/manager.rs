@@ -4,8 +4,9 @@
 //! that survives a skewed clock, the old token served while a refresh-ahead fails, and an
 //! event for everything it does.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::watch;
 
@@ -15,7 +16,7 @@ use super::grant::{request_token, Grant, GrantKind};
 use super::run::{guarded, CancelToken};
 use super::runtime;
 use super::secret::Secret;
-use super::store::{self, StoreConfig, StoreError};
+use super::store::{self, Degraded, Held, Lock, StoreConfig, StoreError, Stored, Written};
 use super::token::{epoch_secs, to_epoch_secs, TokenResponse};
 
 pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(60);
@@ -24,6 +25,15 @@ pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_millis(250);
 pub const DEFAULT_AUTH_FAILURE_COOLDOWN: Duration = Duration::from_secs(5 * 60);
 /// Longest back-off between attempts, and the longest `Retry-After` we are willing to wait.
 pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
+/// How long the fleet's lock is held without a renewal: what a dead or stopped holder
+/// costs the others at most. Its holder renews it every third of it while it works.
+pub const DEFAULT_STORE_LEASE: Duration = Duration::from_secs(5);
+/// A token received less than this long ago, to replace one a Sonetel API refused, and
+/// refused too, is not replaced: a new one would be refused as well (a missing scope, a
+/// blocked account).
+pub const API_REFUSAL_FRESH: Duration = Duration::from_secs(10);
+/// After such a refusal, for this long a 401 is handed back without a new token.
+pub const API_REFUSAL_HOLD: Duration = Duration::from_secs(60);
 
 #[derive(Debug)]
 pub struct ManagerConfig {
@@ -80,6 +90,15 @@ pub enum ManagerEvent {
     StoreUnavailable { error: StoreError },
     /// The store works again; the token is shared again.
     StoreAvailable,
+    /// The store works, less well than it should (see [`Degraded`]); `detail` says more,
+    /// and names no secret.
+    StoreDegraded {
+        reason: Degraded,
+        detail: Option<&'static str>,
+    },
+    /// A Sonetel API refused a token just received: until `until`, a 401 is handed back
+    /// and no new token is asked for because of it.
+    ApiRefused { until: SystemTime },
 }
 
 /// Receives the manager's events, on the runtime's thread.
@@ -109,14 +128,27 @@ struct State {
     refused_refresh: Option<String>,
     /// The store failed last time it was used.
     store_down: bool,
+    /// The fleet's lock was found stuck: this process fetches on its own, without
+    /// waiting for it, until it sees it released.
+    lock_stuck: bool,
+    /// A value this process wrote or took is expected in the store until then: missing
+    /// before that, it was evicted.
+    stored_until: Option<SystemTime>,
+    /// A token was refused by a Sonetel API right after it arrived: until then, 401s do
+    /// not cost a new token.
+    api_hold_until: Option<Instant>,
+    /// The id of the last token a Sonetel API refused and this process replaced.
+    api_replaced: Option<u64>,
+    /// The store-degraded reasons already said during the fetch under way.
+    degraded_said: Vec<Degraded>,
 }
 
 /// How a new token came.
 enum Obtained {
     /// This process asked Sonetel.
     Fetched(GrantKind, TokenResponse),
-    /// Another process did, and left it in the store (with its measured skew).
-    Adopted(TokenResponse, Option<f64>),
+    /// Another process did, and left it in the store.
+    Adopted(TokenResponse),
 }
 
 /// Why sharing through the store did not give a token.
@@ -322,6 +354,22 @@ impl TokenManager {
         }
     }
 
+    /// The skew to judge a stored token by: the one this process measured, or more when
+    /// the token itself shows this clock is behind (issued, by the server's clock, later
+    /// than this clock says it is now). It never comes from the token's writer, and it
+    /// can only make a token expire sooner here.
+    fn skew_for_stored(measured: Option<f64>, token: &TokenResponse) -> Option<f64> {
+        let behind = token
+            .times()
+            .iat
+            .map(|iat| iat - to_epoch_secs(SystemTime::now()))
+            .filter(|behind| *behind > 1.0);
+        match (measured, behind) {
+            (Some(m), Some(b)) => Some(m.max(b)),
+            (m, b) => m.or(b),
+        }
+    }
+
     /// The refresh margin for a token: the configured one, at most half its lifetime, so
     /// a short-lived token is not fetched again on every call.
     fn margin(&self, life: &Life) -> Duration {
@@ -367,6 +415,41 @@ impl TokenManager {
         if let Some(id) = id {
             self.emit(ManagerEvent::Invalidated { id });
         }
+        true
+    }
+
+    /// A Sonetel API answered 401 to `token`. Returns whether to get a new token (and
+    /// try again): not while a hold is on, nor when the token refused is the one received
+    /// moments ago to replace a refused one, which starts a hold. Without that, an API
+    /// that refuses every token (a missing scope) would cost a token request on every call.
+    pub fn api_refused(&self, token: &str) -> bool {
+        let mut state = self.lock();
+        let now = Instant::now();
+        if state.api_hold_until.is_some_and(|t| now < t) {
+            return false;
+        }
+        let replaced = state.api_replaced;
+        let refused_too = state
+            .current
+            .as_ref()
+            .filter(|t| t.access_token() == token)
+            .filter(|t| replaced.is_some_and(|id| t.id() > id))
+            .and_then(|t| t.received_at())
+            .and_then(|at| at.elapsed().ok())
+            .is_some_and(|age| age < API_REFUSAL_FRESH);
+        if refused_too {
+            state.api_hold_until = Some(now + API_REFUSAL_HOLD);
+            drop(state);
+            self.emit(ManagerEvent::ApiRefused {
+                until: SystemTime::now() + API_REFUSAL_HOLD,
+            });
+            return false;
+        }
+        if let Some(current) = state.current.as_ref().filter(|t| t.access_token() == token) {
+            state.api_replaced = Some(current.id());
+        }
+        drop(state);
+        self.invalidate(Some(token));
         true
     }
 
@@ -504,9 +587,9 @@ impl TokenManager {
                         };
                         (token, event)
                     }
-                    Obtained::Adopted(token, writer_skew) => {
+                    Obtained::Adopted(token) => {
                         let token = Arc::new(token);
-                        state.skew = state.skew.or(writer_skew);
+                        state.skew = Self::skew_for_stored(state.skew, &token);
                         let life = Self::life(&token, state.skew);
                         let event = ManagerEvent::Shared {
                             token: token.clone(),
@@ -560,6 +643,7 @@ impl TokenManager {
     ) -> Result<Obtained, AuthError> {
         let store = self.store.lock().unwrap_or_else(|e| e.into_inner()).clone();
         if let Some(config) = store.as_deref() {
+            self.lock().degraded_said.clear();
             match self.via_store(config, previous.clone(), one_try).await {
                 Ok((obtained, None)) => {
                     self.store_worked();
@@ -576,9 +660,45 @@ impl TokenManager {
                 }
                 Err(NotShared::Store(e)) => self.store_failed(e),
             }
+            // Alone, but no password before the store is read again: with rotating
+            // refresh tokens, ours may be refused because another process used it and
+            // left the new one there.
+            if let Some((grant, token)) = self.fetch(previous, one_try, true).await? {
+                return Ok(Obtained::Fetched(grant, token));
+            }
+            match self.via_store(config, None, one_try).await {
+                Ok((obtained, error)) => {
+                    match error {
+                        None => self.store_worked(),
+                        Some(e) => self.store_failed(e),
+                    }
+                    return Ok(obtained);
+                }
+                Err(NotShared::Sonetel(e)) => return Err(e),
+                Err(NotShared::Store(e)) => self.store_failed(e),
+            }
+            let (grant, token) = self
+                .fetch(None, one_try, false)
+                .await?
+                .ok_or_else(|| AuthError::Internal("no token".into()))?;
+            return Ok(Obtained::Fetched(grant, token));
         }
-        let (grant, token) = self.fetch(previous, one_try).await?;
+        let (grant, token) = self
+            .fetch(previous, one_try, false)
+            .await?
+            .ok_or_else(|| AuthError::Internal("no token".into()))?;
         Ok(Obtained::Fetched(grant, token))
+    }
+
+    /// Says how the store is degraded: each reason once per fetch.
+    fn degraded(&self, reason: Degraded, detail: Option<&'static str>) {
+        let mut state = self.lock();
+        if state.degraded_said.contains(&reason) {
+            return;
+        }
+        state.degraded_said.push(reason);
+        drop(state);
+        self.emit(ManagerEvent::StoreDegraded { reason, detail });
     }
 
     fn store_worked(&self) {
@@ -595,9 +715,9 @@ impl TokenManager {
         }
     }
 
-    /// How long the fleet's lock is held at most: one whole fetch with its retries. A
-    /// holder that dies delays the others by no more than this.
-    fn lock_ttl(&self) -> Duration {
+    /// How long one whole fetch with its retries can take: how long a live holder of the
+    /// fleet's lock, renewing it, is waited for.
+    fn fetch_bound(&self) -> Duration {
         let attempts = self.config.retries + 1;
         self.config.request.timeout * attempts
             + MAX_RETRY_DELAY * self.config.retries
@@ -607,45 +727,102 @@ impl TokenManager {
     /// The fleet protocol: take a fresh token from the store if one is there; else take
     /// the lock, look again (the holder before us may have just written one), and only
     /// then ask Sonetel, leaving the answer in the store. Without the lock, wait for the
-    /// token its holder will leave, polling with back-off.
+    /// token its holder will leave, polling with back-off; a lock that will not end by
+    /// itself (no expiry, not ours, not renewed, held past a fetch) is remembered, and
+    /// this process fetches on its own until it sees it released.
     async fn via_store(
         &self,
         config: &StoreConfig,
         previous: Option<Arc<TokenResponse>>,
         one_try: bool,
     ) -> Result<(Obtained, Option<StoreError>), NotShared> {
-        let ttl = self.lock_ttl();
-        let started = std::time::Instant::now();
+        let lease = config.lease;
+        let patience = self.fetch_bound() + lease;
+        let longest_pause = (lease / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
+        let started = Instant::now();
         let mut pause = Duration::from_millis(50);
+        let mut waited = false;
         loop {
             let stored = self.read_store(config).await?;
             if let Some(adopted) = self.adoptable(&stored) {
                 return Ok((adopted, None));
             }
-            let lock = bounded(config.timeout, config.store.try_lock(ttl)).await?;
-            if let Some(lock) = lock {
-                let result = self.fetch_locked(config, previous.clone(), one_try).await;
-                // A lock we could not release lapses after its TTL anyway.
-                let _ = bounded(config.timeout, config.store.unlock(lock)).await;
-                return result;
+            if self.lock().lock_stuck {
+                match bounded(config.timeout, config.store.held(lease)).await? {
+                    Held::Free => self.lock().lock_stuck = false,
+                    _ => {
+                        return self
+                            .beside_stuck_lock(config, stored, previous, one_try)
+                            .await
+                    }
+                }
             }
-            // A lock that lapses has changed hands by then. One that does not (a file's)
-            // and is held longer than a fetch takes belongs to a process alive but stuck
-            // (stopped, on a hung disk): carry on without it.
-            let patience = if config.store.lock_lapses() {
-                ttl * 2
-            } else {
-                ttl + Duration::from_secs(1)
+            if let Some(lock) = bounded(config.timeout, config.store.try_lock(lease)).await? {
+                return self.holding(config, lock, previous, one_try).await;
+            }
+            let stuck = match bounded(config.timeout, config.store.held(lease)).await? {
+                Held::Stuck(why) if waited => Some(why),
+                _ if started.elapsed() > patience => {
+                    Some("the lock has been held longer than a fetch takes")
+                }
+                _ => None,
             };
-            if started.elapsed() > patience {
-                return Err(NotShared::Store(StoreError(
-                    "the process holding the store's lock has held it longer than a fetch takes"
-                        .into(),
-                )));
+            if let Some(why) = stuck {
+                self.lock().lock_stuck = true;
+                self.degraded(Degraded::LockStuck, Some(why));
+                return self
+                    .beside_stuck_lock(config, stored, previous, one_try)
+                    .await;
             }
+            waited = true;
             tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_secs(1));
+            pause = (pause * 2).min(longest_pause);
         }
+    }
+
+    /// Holds the lock while `fetch_locked` works, renewing its lease every third of it
+    /// (the watchdog), and releases it after.
+    async fn holding(
+        &self,
+        config: &StoreConfig,
+        lock: Lock,
+        previous: Option<Arc<TokenResponse>>,
+        one_try: bool,
+    ) -> Result<(Obtained, Option<StoreError>), NotShared> {
+        let lost = AtomicBool::new(false);
+        let result = {
+            let work = self.fetch_locked(config, previous, one_try, &lock);
+            let watchdog = async {
+                loop {
+                    tokio::time::sleep(config.lease / 3).await;
+                    // A failed renewal is tried again; a lock that is not ours any more
+                    // (this process was stopped past its lease) is given up.
+                    if let Ok(false) =
+                        bounded(config.timeout, config.store.renew(&lock, config.lease)).await
+                    {
+                        lost.store(true, Ordering::Relaxed);
+                        std::future::pending::<()>().await;
+                    }
+                }
+            };
+            tokio::select! {
+                result = work => result,
+                () = watchdog => unreachable!("the watchdog never ends"),
+            }
+        };
+        match bounded(config.timeout, config.store.unlock(lock)).await {
+            Ok(true) => {}
+            Ok(false) if lost.load(Ordering::Relaxed) => {}
+            Ok(false) => self.degraded(
+                Degraded::LockNotReleased,
+                Some("the lock was no longer ours"),
+            ),
+            Err(_) => self.degraded(
+                Degraded::LockNotReleased,
+                Some("the store failed; the lock lapses at the end of its lease"),
+            ),
+        }
+        result
     }
 
     /// Under the lock: the store once more, then Sonetel, then the store.
@@ -654,43 +831,99 @@ impl TokenManager {
         config: &StoreConfig,
         previous: Option<Arc<TokenResponse>>,
         one_try: bool,
+        lock: &Lock,
     ) -> Result<(Obtained, Option<StoreError>), NotShared> {
         let stored = self.read_store(config).await?;
         if let Some(adopted) = self.adoptable(&stored) {
             return Ok((adopted, None));
         }
+        let seen = stored.as_ref().map(|t| t.access_token().to_owned());
         // The stored refresh token is the latest one: a rotation may have made ours stale.
         let base = match stored {
-            Some((token, _)) if token.refresh_token().is_some() => Some(Arc::new(token)),
+            Some(token) if token.refresh_token().is_some() => Some(Arc::new(token)),
             _ => previous,
         };
         let (grant, token) = self
-            .fetch(base, one_try)
+            .fetch(base, one_try, false)
             .await
-            .map_err(NotShared::Sonetel)?;
-        let skew = token
-            .times()
-            .iat
-            .zip(token.received_at())
-            .map(|(iat, received)| iat - to_epoch_secs(received));
-        let sealing = config.sealing.as_deref();
-        let written = match store::encode(&token, skew, sealing, &config.key, &config.owner) {
-            Some(value) => {
-                bounded(
-                    config.timeout,
-                    config.store.write(value, self.keep_for(&token)),
-                )
-                .await
-            }
-            None => Err(NotShared::Store(StoreError(
-                "the token could not be encoded".into(),
-            ))),
-        };
-        let write_error = match written {
-            Err(NotShared::Store(e)) => Some(e),
-            _ => None,
-        };
+            .map_err(NotShared::Sonetel)?
+            .ok_or_else(|| NotShared::Sonetel(AuthError::Internal("no token".into())))?;
+        let write_error = self.leave(config, &token, Some(lock), seen).await;
         Ok((Obtained::Fetched(grant, token), write_error))
+    }
+
+    /// Beside a stuck lock: fetch on our own, and leave the token in the store unless
+    /// someone wrote a newer one meanwhile, so that readers still share it.
+    async fn beside_stuck_lock(
+        &self,
+        config: &StoreConfig,
+        stored: Option<TokenResponse>,
+        previous: Option<Arc<TokenResponse>>,
+        one_try: bool,
+    ) -> Result<(Obtained, Option<StoreError>), NotShared> {
+        let seen = stored.as_ref().map(|t| t.access_token().to_owned());
+        let base = match stored {
+            Some(token) if token.refresh_token().is_some() => Some(Arc::new(token)),
+            _ => previous,
+        };
+        let (grant, token) = self
+            .fetch(base, one_try, false)
+            .await
+            .map_err(NotShared::Sonetel)?
+            .ok_or_else(|| NotShared::Sonetel(AuthError::Internal("no token".into())))?;
+        let write_error = self.leave(config, &token, None, seen).await;
+        Ok((Obtained::Fetched(grant, token), write_error))
+    }
+
+    /// Leaves `token` in the store, unless the store's token changed since this process
+    /// read it (`seen`): a holder that resumed after its lease lapsed, or a process beside
+    /// a stuck lock, never overwrites a newer token. Returns the store's failure, if any.
+    async fn leave(
+        &self,
+        config: &StoreConfig,
+        token: &TokenResponse,
+        lock: Option<&Lock>,
+        seen: Option<String>,
+    ) -> Option<StoreError> {
+        let now_there = match self.read_store(config).await {
+            Ok(stored) => stored.map(|t| t.access_token().to_owned()),
+            Err(NotShared::Store(e)) => return Some(e),
+            Err(NotShared::Sonetel(_)) => None,
+        };
+        if now_there.is_some() && now_there != seen {
+            if lock.is_some() {
+                // Someone wrote while we held the lock: our lease lapsed under us.
+                self.degraded(Degraded::LeaseLost, None);
+            }
+            return None;
+        }
+        let sealing = match &config.sealing {
+            Some(sealing) => match sealing.key().await {
+                Ok(key) => Some(key),
+                Err(e) => return Some(e),
+            },
+            None => None,
+        };
+        let Some(value) = store::encode(token, sealing, &config.key, &config.owner) else {
+            return Some(StoreError("the token could not be encoded".into()));
+        };
+        let keep = self.keep_for(token);
+        match bounded(config.timeout, config.store.write(value, keep, lock)).await {
+            Ok(written) => {
+                match written {
+                    Written::Yes => {}
+                    Written::LockLost => {
+                        self.degraded(Degraded::LeaseLost, None);
+                        return None;
+                    }
+                    Written::Degraded(reason) => self.degraded(reason, None),
+                }
+                self.lock().stored_until = Some(SystemTime::now() + keep);
+                None
+            }
+            Err(NotShared::Store(e)) => Some(e),
+            Err(NotShared::Sonetel(_)) => None,
+        }
     }
 
     /// How long the store keeps a token: as long as its refresh token lives (else its
@@ -707,46 +940,91 @@ impl TokenManager {
             .max(Duration::from_secs(1))
     }
 
-    /// The store's token and its writer's skew; None when there is none, or when what is
-    /// there is not ours to read (another program's value, another secret): it is
-    /// overwritten with the next token.
-    async fn read_store(
-        &self,
-        config: &StoreConfig,
-    ) -> Result<Option<(TokenResponse, Option<f64>)>, NotShared> {
-        let raw = bounded(config.timeout, config.store.read()).await?;
-        Ok(raw
-            .and_then(|v| store::decode(&v, config.sealing.as_deref(), &config.key, &config.owner)))
+    /// The store's token; None when there is none, or when what is there is not ours to
+    /// read (another program's value, another secret, another account's token, too large,
+    /// not a regular file): it is overwritten with the next token.
+    async fn read_store(&self, config: &StoreConfig) -> Result<Option<TokenResponse>, NotShared> {
+        let value = match bounded(config.timeout, config.store.read()).await? {
+            Stored::Value(value) => value,
+            Stored::Missing => {
+                let expected = std::mem::take(&mut self.lock().stored_until);
+                if expected.is_some_and(|until| SystemTime::now() + Duration::from_secs(1) < until)
+                {
+                    self.degraded(Degraded::ValueEvicted, None);
+                }
+                return Ok(None);
+            }
+            Stored::Unusable(reason) => {
+                self.degraded(reason, None);
+                return Ok(None);
+            }
+        };
+        let sealing = match &config.sealing {
+            Some(sealing) => Some(sealing.key().await.map_err(NotShared::Store)?),
+            None => None,
+        };
+        let Some(token) = store::decode(&value, sealing, &config.key, &config.owner) else {
+            return Ok(None);
+        };
+        // The owner hash is anyone's to compute; the token's own claims are the account's.
+        if !self.names_our_account(&token) {
+            self.degraded(
+                Degraded::ValueNotOurs,
+                Some("the stored token names another account"),
+            );
+            return Ok(None);
+        }
+        Ok(Some(token))
+    }
+
+    /// Whether the token's `user_name` claim, where it has one, is our user name.
+    fn names_our_account(&self, token: &TokenResponse) -> bool {
+        match token.claim_str("user_name") {
+            Some(name) => name.eq_ignore_ascii_case(self.config.username.expose()),
+            None => true,
+        }
     }
 
     /// The stored token, if it is one to use: not the one a Sonetel API refused, and with
-    /// more than the refresh margin to live.
-    fn adoptable(&self, stored: &Option<(TokenResponse, Option<f64>)>) -> Option<Obtained> {
-        let (token, writer_skew) = stored.as_ref()?;
-        let state = self.lock();
+    /// more than the refresh margin to live, judged by this process's clock and only the
+    /// skew it measured itself.
+    fn adoptable(&self, stored: &Option<TokenResponse>) -> Option<Obtained> {
+        let token = stored.as_ref()?;
+        let mut state = self.lock();
         if state.rejected.as_deref() == Some(token.access_token()) {
             return None;
         }
-        let life = Self::life(token, state.skew.or(*writer_skew));
+        let life = Self::life(token, Self::skew_for_stored(state.skew, token));
         let fresh = life
             .expires
             .is_some_and(|expires| SystemTime::now() + self.margin(&life) < expires);
-        fresh.then(|| Obtained::Adopted(token.clone(), *writer_skew))
+        if fresh {
+            state.stored_until = life.expires;
+        }
+        fresh.then(|| Obtained::Adopted(token.clone()))
     }
 
     /// Gets a new token: the refresh grant while the refresh token lives, else the
     /// password grant; transient failures are retried with back-off, unless a still-valid
     /// token can be served instead (`one_try`), when the next call tries again.
+    /// With `defer_password`, a refused refresh token ends it with None instead of the
+    /// password grant.
     async fn fetch(
         &self,
         previous: Option<Arc<TokenResponse>>,
         one_try: bool,
-    ) -> Result<(GrantKind, TokenResponse), AuthError> {
+        defer_password: bool,
+    ) -> Result<Option<(GrantKind, TokenResponse)>, AuthError> {
         let mut refresh_refused = false;
         let mut attempt = 1;
         loop {
             let error = match self
-                .fetch_once(previous.as_deref(), &mut refresh_refused, attempt)
+                .fetch_once(
+                    previous.as_deref(),
+                    &mut refresh_refused,
+                    attempt,
+                    defer_password,
+                )
                 .await
             {
                 Ok(got) => return Ok(got),
@@ -774,7 +1052,8 @@ impl TokenManager {
         previous: Option<&TokenResponse>,
         refresh_refused: &mut bool,
         attempt: u32,
-    ) -> Result<(GrantKind, TokenResponse), AuthError> {
+        defer_password: bool,
+    ) -> Result<Option<(GrantKind, TokenResponse)>, AuthError> {
         let refreshable = previous
             .filter(|_| !*refresh_refused)
             .and_then(|p| Self::refreshable(Some(p), &self.lock()));
@@ -789,7 +1068,7 @@ impl TokenManager {
             match request_token(&grant, &self.config.request).await {
                 Ok(mut token) => {
                     token.inherit_refresh_token(previous);
-                    return Ok((GrantKind::RefreshToken, token));
+                    return Ok(Some((GrantKind::RefreshToken, token)));
                 }
                 // Revoked or expired: log in again with the password, if allowed.
                 Err(error) if error.is_refusal() => {
@@ -799,6 +1078,9 @@ impl TokenManager {
                     });
                     *refresh_refused = true;
                     self.lock().refused_refresh = previous.refresh_token().map(str::to_owned);
+                    if defer_password {
+                        return Ok(None);
+                    }
                     if let Some(cooling) = self.cooling_down(&self.lock(), SystemTime::now()) {
                         return Err(cooling);
                     }
@@ -817,7 +1099,7 @@ impl TokenManager {
             attempt,
         });
         match request_token(&grant, &self.config.request).await {
-            Ok(token) => Ok((GrantKind::Password, token)),
+            Ok(token) => Ok(Some((GrantKind::Password, token))),
             Err(error) => {
                 if error.is_refusal() {
                     let until = SystemTime::now() + self.config.auth_failure_cooldown;
@@ -995,6 +1277,34 @@ mod tests {
         let corrected = TokenManager::life(&token, Some(-7200.0)).expires.unwrap();
         let left = corrected.duration_since(SystemTime::now()).unwrap();
         assert!(left > Duration::from_secs(5300) && left <= Duration::from_secs(5400));
+    }
+
+    #[test]
+    fn a_stored_token_issued_in_our_future_shows_our_clock_is_behind() {
+        let stored = |iat: f64| {
+            TokenResponse::from_stored(format!(
+                r#"{{"access_token":"{}"}}"#,
+                jwt(&format!(r#"{{"iat":{iat},"exp":{}}}"#, iat + 3600.0))
+            ))
+            .unwrap()
+        };
+        // Issued "10 minutes from now": this clock is at least that far behind.
+        let ahead = TokenManager::skew_for_stored(None, &stored(now_secs() + 600.0)).unwrap();
+        assert!((599.0..=601.0).contains(&ahead));
+        // Issued in our past: says nothing (age and skew look alike); a measured skew stays.
+        assert_eq!(
+            TokenManager::skew_for_stored(None, &stored(now_secs() - 600.0)),
+            None
+        );
+        assert_eq!(
+            TokenManager::skew_for_stored(Some(-600.0), &stored(now_secs() - 30.0)),
+            Some(-600.0)
+        );
+        // Never less than what this process measured.
+        assert_eq!(
+            TokenManager::skew_for_stored(Some(900.0), &stored(now_secs() + 600.0)),
+            Some(900.0)
+        );
     }
 
     #[test]

@@ -15,6 +15,9 @@ fn runtime() -> Result<&'static tokio::runtime::Runtime, AuthError> {
         .get_or_init(|| {
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
+                // File stores, DNS lookups and key derivation queue beyond this, whatever
+                // the number of managers.
+                .max_blocking_threads(8)
                 .thread_name("sonetel-auth")
                 .enable_all()
                 .build()

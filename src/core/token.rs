@@ -186,6 +186,15 @@ impl TokenResponse {
     }
 
     /// The refresh token's JWT `exp`, by the server's clock, if it says.
+    /// A string claim of the access token (a JWT), if it has it.
+    pub fn claim_str(&self, name: &str) -> Option<String> {
+        decode_claims(&self.access_token)
+            .ok()?
+            .get(name)?
+            .as_str()
+            .map(str::to_owned)
+    }
+
     pub fn refresh_exp(&self) -> Option<f64> {
         let exp = decode_claims(self.refresh_token()?)
             .ok()?

@@ -30,8 +30,9 @@ const debug = debuglog('sonetel-auth')
 const MANAGER_OPTIONS = [
   'username', 'password', 'tokenUrl', 'timeoutMs', 'refresh', 'ca', 'proxy', 'refreshMarginMs', 'retries',
   'retryDelayMs', 'authFailureCooldownMs', 'autoRefresh', 'token', 'onToken', 'onEvent', 'apiUrl', 'store',
-  'storeKey', 'storeSecret', 'storeTimeoutMs',
+  'storeKey', 'storeSecret', 'storeTimeoutMs', 'storeLeaseMs',
 ]
+const MIN_LEASE_MS = 300
 const CALL_OPTIONS = ['signal']
 const API_OPTIONS = ['method', 'query', 'json', 'signal']
 const API_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
@@ -260,12 +261,17 @@ class TokenManager {
       store: options.string(fields, 'store', 'options'),
       storeKey: options.string(fields, 'storeKey', 'options'),
       storeTimeoutMs: options.millis(fields, 'storeTimeoutMs', 'options', true),
+      storeLeaseMs: options.millis(fields, 'storeLeaseMs', 'options', true),
       events: fields.onEvent !== undefined || debug.enabled,
     }
     if (config.store === undefined) {
-      for (const name of ['storeKey', 'storeSecret', 'storeTimeoutMs']) {
+      for (const name of ['storeKey', 'storeSecret', 'storeTimeoutMs', 'storeLeaseMs']) {
         if (fields[name] !== undefined) throw argValueError(`options.${name} needs options.store`)
       }
+    }
+    // Renewed every third of it: shorter would renew faster than Redis answers.
+    if (config.storeLeaseMs !== undefined && config.storeLeaseMs < MIN_LEASE_MS) {
+      throw argValueError(`options.storeLeaseMs must be at least ${MIN_LEASE_MS} ms`)
     }
     const storeSecret = fields.storeSecret === undefined ? undefined : secret(fields.storeSecret)
     const onToken = callback(fields, 'onToken')

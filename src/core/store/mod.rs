@@ -4,6 +4,7 @@
 //! store's URL. Redis (`redis://`, `rediss://`) and a file (`file://`) are two modules; a
 //! third backend is one more.
 
+#[cfg(unix)]
 mod file;
 mod redis;
 
@@ -26,6 +27,10 @@ use super::token::TokenResponse;
 /// A store operation in flight.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
+/// Largest stored value read: a token response is a few KiB; anything bigger is refused
+/// before it is read whole (a planted value, a file that never ends).
+pub const MAX_VALUE: usize = 1024 * 1024;
+
 /// Why the store could not be used. Its text names no secret (no password of the store's
 /// URL): it reaches events and debug output.
 #[derive(Clone, Debug, PartialEq)]
@@ -37,39 +42,116 @@ impl fmt::Display for StoreError {
     }
 }
 
-/// Proof of holding the fleet lock, handed back to release it.
+/// A way the store keeps working, but less well than it should: each is a
+/// `store-degraded` event whose reason names no secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Degraded {
+    /// The lock could not be released (it lapses at the end of its lease).
+    LockNotReleased,
+    /// The lock has no expiry, is not one of ours, or outlived a lease: this process
+    /// fetches on its own until it sees the lock released.
+    LockStuck,
+    /// The stored value is larger than [`MAX_VALUE`]: not read, overwritten next time.
+    ValueTooLarge,
+    /// The store path is not a regular file (a FIFO, a device, a directory).
+    NotARegularFile,
+    /// The lock file was removed or replaced while it was held: the lock did not exclude.
+    LockFileReplaced,
+    /// The stored value vanished before its time (evicted, flushed, deleted).
+    ValueEvicted,
+    /// A stored token of another account (its `user_name` claim) under our key.
+    ValueNotOurs,
+    /// This process held the lock past its lease (it was stopped, or too slow to renew)
+    /// and another took it: it did not write its token.
+    LeaseLost,
+}
+
+impl Degraded {
+    /// The event's `reason`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Degraded::LockNotReleased => "lock-not-released",
+            Degraded::LockStuck => "lock-stuck",
+            Degraded::ValueTooLarge => "value-too-large",
+            Degraded::NotARegularFile => "not-a-regular-file",
+            Degraded::LockFileReplaced => "lock-file-replaced",
+            Degraded::ValueEvicted => "value-evicted",
+            Degraded::ValueNotOurs => "value-not-ours",
+            Degraded::LeaseLost => "lease-lost",
+        }
+    }
+}
+
+/// What a read found.
+#[derive(Debug)]
+pub enum Stored {
+    Missing,
+    Value(Vec<u8>),
+    /// Something is there that is not read (too large, not a regular file).
+    Unusable(Degraded),
+}
+
+/// How a write went.
+#[derive(Debug, PartialEq)]
+pub enum Written {
+    Yes,
+    /// The lock it was made under is no longer ours: nothing was written, so a holder
+    /// that resumes after its lease lapsed never overwrites a newer token.
+    LockLost,
+    /// Written, but the lock turned out not to exclude anyone.
+    Degraded(Degraded),
+}
+
+/// Who holds the lock, as a process waiting for it sees it.
+#[derive(Debug, PartialEq)]
+pub enum Held {
+    Free,
+    /// Held under a lease its holder renews.
+    Leased,
+    /// Held in a way that will not end by itself soon; the text says how.
+    Stuck(&'static str),
+}
+
+/// Proof of holding the fleet lock, handed back to renew and release it.
 pub struct Lock(pub(crate) LockInner);
 
 pub(crate) enum LockInner {
-    /// The random value set under the lock key; released only if it is still ours.
+    /// The random value set under the lock key; renewed and released only if it is
+    /// still ours.
     Redis(String),
     /// The open lock file; the OS lock goes with it (and with the process, if it dies).
-    File(std::fs::File),
+    /// Its device and inode tell whether the path still names it.
+    File { file: std::fs::File, id: (u64, u64) },
 }
 
-/// A place a fleet of processes shares: one value with an expiry, and one lock.
+/// A place a fleet of processes shares: one value with an expiry, and one lock held
+/// under a lease its holder renews while it works.
 pub trait Store: Send + Sync {
-    /// The stored value, if there is one.
-    fn read(&self) -> StoreFuture<'_, Option<Vec<u8>>>;
-    /// Replaces the value; it expires after `ttl`.
-    fn write(&self, value: Vec<u8>, ttl: Duration) -> StoreFuture<'_, ()>;
-    /// Takes the lock for at most `ttl` (after which a holder that died loses it), or
-    /// None if another process holds it.
-    fn try_lock(&self, ttl: Duration) -> StoreFuture<'_, Option<Lock>>;
-    /// Releases the lock, if it is still ours.
-    fn unlock(&self, lock: Lock) -> StoreFuture<'_, ()>;
-    /// Whether a lock lapses after its TTL even while its holder lives (Redis), or only
-    /// goes with its holder (a file's OS lock).
-    fn lock_lapses(&self) -> bool {
-        true
-    }
+    /// The stored value, if there is one (at most [`MAX_VALUE`] bytes).
+    fn read(&self) -> StoreFuture<'_, Stored>;
+    /// Replaces the value; it expires after `ttl`. With `lock`, only while that lock is
+    /// still ours.
+    fn write<'a>(
+        &'a self,
+        value: Vec<u8>,
+        ttl: Duration,
+        lock: Option<&'a Lock>,
+    ) -> StoreFuture<'a, Written>;
+    /// Takes the lock for one `lease`, or None if another process holds it.
+    fn try_lock(&self, lease: Duration) -> StoreFuture<'_, Option<Lock>>;
+    /// Extends the lease; false when the lock is no longer ours.
+    fn renew<'a>(&'a self, lock: &'a Lock, lease: Duration) -> StoreFuture<'a, bool>;
+    /// Releases the lock if it is still ours; false when it was not.
+    fn unlock(&self, lock: Lock) -> StoreFuture<'_, bool>;
+    /// How the lock looks to a process that could not take it.
+    fn held(&self, lease: Duration) -> StoreFuture<'_, Held>;
 }
 
 /// What a `TokenManager` needs to share its token: the store, the key, the sealing key,
 /// and how long a store operation may take before the manager carries on alone.
 pub struct StoreConfig {
     pub store: Arc<dyn Store>,
-    pub sealing: Option<Zeroizing<[u8; 32]>>,
+    pub sealing: Option<Sealing>,
     /// Authenticated with the sealed value, so a value cannot be moved to another key.
     pub key: String,
     /// Whose token it is (the [`default_key`] of its token URL and user name, whatever
@@ -77,6 +159,8 @@ pub struct StoreConfig {
     /// two accounts given the same file or key never take each other's token.
     pub owner: String,
     pub timeout: Duration,
+    /// How long the lock is held without a renewal.
+    pub lease: Duration,
 }
 
 impl fmt::Debug for StoreConfig {
@@ -85,6 +169,62 @@ impl fmt::Debug for StoreConfig {
             .field("key", &self.key)
             .field("sealed", &self.sealing.is_some())
             .finish_non_exhaustive()
+    }
+}
+
+/// The sealing key for `storeSecret`, derived on first use: a passphrase goes through
+/// Argon2id, which takes tens of milliseconds and must not run on the JavaScript thread.
+pub struct Sealing {
+    passphrase: Option<(Zeroizing<Vec<u8>>, String)>,
+    key: tokio::sync::OnceCell<Zeroizing<[u8; 32]>>,
+}
+
+impl Sealing {
+    /// Checks `secret` now (32 bytes, or a passphrase of 8 characters or more); a
+    /// passphrase is derived later, by [`Sealing::key`].
+    pub fn new(
+        secret: Zeroizing<Vec<u8>>,
+        is_passphrase: bool,
+        key: &str,
+    ) -> Result<Sealing, Invalid> {
+        if !is_passphrase {
+            if secret.len() != 32 {
+                return Err(Invalid::new("must be 32 bytes, or a passphrase string"));
+            }
+            let mut out = Zeroizing::new([0u8; 32]);
+            out.copy_from_slice(&secret);
+            return Ok(Sealing {
+                passphrase: None,
+                key: tokio::sync::OnceCell::new_with(Some(out)),
+            });
+        }
+        if secret.len() < 8 {
+            return Err(Invalid::new(
+                "as a passphrase must be at least 8 characters",
+            ));
+        }
+        Ok(Sealing {
+            passphrase: Some((secret, key.to_owned())),
+            key: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// The 32-byte key, derived off the runtime's worker the first time.
+    pub async fn key(&self) -> Result<&[u8; 32], StoreError> {
+        let key = self
+            .key
+            .get_or_try_init(|| async {
+                let (secret, salt_key) = self
+                    .passphrase
+                    .clone()
+                    .ok_or_else(|| StoreError("no sealing key".into()))?;
+                tokio::task::spawn_blocking(move || sealing_key(&secret, true, &salt_key))
+                    .await
+                    .map_err(|_| StoreError("the sealing key could not be derived".into()))?
+                    .map_err(|_| StoreError("the sealing key could not be derived".into()))
+            })
+            .await?;
+        Ok(key)
     }
 }
 
@@ -141,8 +281,42 @@ impl StoreUrl {
     ) -> Result<Arc<dyn Store>, Invalid> {
         Ok(match self {
             StoreUrl::Redis(url) => Arc::new(redis::RedisStore::new(&url, key, ca, timeout)?),
+            #[cfg(unix)]
             StoreUrl::File(path) => Arc::new(file::FileStore::new(path)),
+            #[cfg(not(unix))]
+            StoreUrl::File(_) => {
+                return Err(Invalid::new(
+                    "is a file:// store, which needs Linux or macOS; use redis:// or rediss://",
+                ))
+            }
         })
+    }
+
+    /// Whether what crosses the network to this store is readable on the way: plain
+    /// `redis://` to a host other than this machine.
+    pub fn in_clear_off_machine(&self) -> bool {
+        let StoreUrl::Redis(raw) = self else {
+            return false;
+        };
+        let Ok(url) = url::Url::parse(raw) else {
+            return false;
+        };
+        if url.scheme() != "redis" {
+            return false;
+        }
+        match url.host() {
+            Some(url::Host::Ipv4(ip)) => !ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => !ip.is_loopback(),
+            // redis: is not a special scheme: the url crate leaves an IPv4 host as text.
+            Some(url::Host::Domain(name)) => match name.parse::<std::net::IpAddr>() {
+                Ok(ip) => !ip.is_loopback(),
+                Err(_) => {
+                    let name = name.trim_end_matches('.').to_ascii_lowercase();
+                    name != "localhost" && !name.ends_with(".localhost")
+                }
+            },
+            None => true,
+        }
     }
 }
 
@@ -186,19 +360,18 @@ pub fn sealing_key(
 
 const SEALED_PREFIX: &str = "sonetel-auth.sealed.v1.";
 
-/// The value to store for `token`: an envelope with the token response and the writer's
-/// measured clock skew, sealed when there is a sealing key.
+/// The value to store for `token`: an envelope with the token response, sealed when there
+/// is a sealing key. No clock skew goes with it: skew belongs to one machine's clock, and
+/// a writer's is never right for a reader.
 pub fn encode(
     token: &TokenResponse,
-    skew: Option<f64>,
     sealing: Option<&[u8; 32]>,
     key: &str,
     owner: &str,
 ) -> Option<Vec<u8>> {
     let token: Value = serde_json::from_str(token.json()).ok()?;
-    let envelope = Zeroizing::new(
-        serde_json::json!({ "v": 1, "owner": owner, "skew": skew, "token": token }).to_string(),
-    );
+    let envelope =
+        Zeroizing::new(serde_json::json!({ "v": 1, "owner": owner, "token": token }).to_string());
     let Some(sealing) = sealing else {
         return Some(envelope.as_bytes().to_vec());
     };
@@ -220,15 +393,16 @@ pub fn encode(
     Some(format!("{SEALED_PREFIX}{text}").into_bytes())
 }
 
-/// A stored token and the writer's skew, or None for anything else: an empty key, a value
-/// of another program or another account, one sealed with another secret, one not sealed
-/// when we seal (an attacker's plain value must not be taken for ours).
+/// A stored token, or None for anything else: an empty key, a value of another program or
+/// another account, one sealed with another secret, one not sealed when we seal (an
+/// attacker's plain value must not be taken for ours). A `skew` written by an older
+/// version is ignored.
 pub fn decode(
     value: &[u8],
     sealing: Option<&[u8; 32]>,
     key: &str,
     owner: &str,
-) -> Option<(TokenResponse, Option<f64>)> {
+) -> Option<TokenResponse> {
     let envelope = match sealing {
         None => Zeroizing::new(String::from_utf8(value.to_vec()).ok()?),
         Some(sealing) => {
@@ -259,10 +433,8 @@ pub fn decode(
     if parsed.get("v")?.as_u64()? != 1 || parsed.get("owner")?.as_str()? != owner {
         return None;
     }
-    let skew = parsed.get("skew").and_then(Value::as_f64);
     let token = parsed.get_mut("token")?.take();
-    let token = TokenResponse::from_stored(Zeroizing::new(token.to_string()).to_string()).ok()?;
-    Some((token, skew))
+    TokenResponse::from_stored(Zeroizing::new(token.to_string()).to_string()).ok()
 }
 
 #[cfg(test)]
@@ -278,14 +450,14 @@ mod tests {
 
     #[test]
     fn plain_and_sealed_values_round_trip() {
-        let plain = encode(&token(), Some(-7200.0), None, "k", "me").unwrap();
-        let (back, skew) = decode(&plain, None, "k", "me").unwrap();
+        let plain = encode(&token(), None, "k", "me").unwrap();
+        assert!(!String::from_utf8_lossy(&plain).contains("skew"));
+        let back = decode(&plain, None, "k", "me").unwrap();
         assert_eq!(back.access_token(), "a.b.c");
         assert_eq!(back.refresh_token(), Some("r.s.t"));
-        assert_eq!(skew, Some(-7200.0));
 
         let secret = [7u8; 32];
-        let sealed = encode(&token(), None, Some(&secret), "k", "me").unwrap();
+        let sealed = encode(&token(), Some(&secret), "k", "me").unwrap();
         let text = String::from_utf8(sealed.clone()).unwrap();
         assert!(!text.contains("a.b.c") && !text.contains("r.s.t"));
         assert!(decode(&sealed, Some(&secret), "k", "me").is_some());
@@ -334,6 +506,23 @@ mod tests {
             "https://x",
         ] {
             assert!(StoreUrl::parse(bad).is_err(), "{bad}");
+        }
+        for (url, clear) in [
+            ("redis://10.0.0.5:6379", true),
+            ("redis://cache.example", true),
+            ("redis://127.0.0.1:6379", false),
+            ("redis://127.8.9.1", false),
+            ("redis://[::1]:6379", false),
+            ("redis://localhost", false),
+            ("redis://LOCALHOST.", false),
+            ("rediss://cache.example", false),
+            ("file:///tmp/x", false),
+        ] {
+            assert_eq!(
+                StoreUrl::parse(url).unwrap().in_clear_off_machine(),
+                clear,
+                "{url}"
+            );
         }
         let key = default_key("https://api.sonetel.com/t", "me@example.com");
         assert!(key.starts_with("sonetel-auth:v1:") && !key.contains("me@example"));
