@@ -873,7 +873,7 @@ export interface TokenManagerOptions {
    */
   storeTimeoutMs?: number | undefined
   /**
-   * How long the fleet's lock is held without a renewal, in ms (at least 300). Its holder
+   * How long the fleet's lock is held without a renewal, in ms (1000 to 600000). Its holder
    * renews it every third of this while it fetches, so a holder that dies or is stopped
    * delays the others by one lease at most. Default 5000. Give every process the same.
    */

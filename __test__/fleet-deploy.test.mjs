@@ -87,6 +87,42 @@ describe('clocks that disagree', { skip: skipRedis || faketimeMissing || false }
     })
   }
 
+  test('a reader 8 s slow takes a token already 5 s old: Redis TIME shows its clock is behind; it never serves the token past exp', async () => {
+    server.accessTokenLifetime = 10
+    const f = await startFleet(server, 1, { store: redis.url, refreshMarginMs: 1000 })
+    try {
+      const [token] = await f.get()
+      const { iat, exp } = claimsOf(token)
+      while (Date.now() / 1000 < iat + 5) await sleep(100)
+      const reader = await f.add({}, skewedClock(-8))
+      assert.equal((await f.ask(reader, { cmd: 'get' })).tokens[0], token, 'taken from the store')
+      while (Date.now() / 1000 < exp + 0.5) await sleep(100)
+      const [later] = (await f.ask(reader, { cmd: 'get' })).tokens
+      assert.ok(claimsOf(later).exp > Date.now() / 1000, `served ${(Date.now() / 1000 - claimsOf(later).exp).toFixed(1)} s past its exp`)
+    } finally {
+      await f.close()
+    }
+  })
+
+  test('the wall clock stepped back 10 minutes (NTP, a VM restored): a received token still expires on time', async () => {
+    server.accessTokenLifetime = 6
+    const clockFile = path.join(os.tmpdir(), `sonetel-auth-clock-${process.pid}`)
+    fs.writeFileSync(clockFile, '+0s')
+    const { FAKETIME, ...env } = skewedClock(0)
+    const f = await startFleet(server, 1, {}, { ...env, FAKETIME_TIMESTAMP_FILE: clockFile })
+    try {
+      const [token] = await f.get()
+      fs.writeFileSync(clockFile, '-600s')
+      while (Date.now() / 1000 < claimsOf(token).exp + 0.5) await sleep(100)
+      const [later] = (await f.get())
+      assert.notEqual(later, token, 'the expired token was served')
+      assert.ok(claimsOf(later).exp > Date.now() / 1000)
+    } finally {
+      await f.close()
+      fs.rmSync(clockFile, { force: true })
+    }
+  })
+
   test('a writer 10 minutes slow: readers with good clocks still share its token', async () => {
     server.accessTokenLifetime = 300 // less than the writer's skew
     const f = await startFleet(server, 1, { store: redis.url }, skewedClock(-600))
@@ -260,6 +296,19 @@ describe('lock holders that die or stop, with default options', { skip: skipRedi
     }
   })
 
+  test('close() in the middle of a fetch releases the lock: the next process does not wait out the lease', async () => {
+    const g = gate()
+    server.fault('delay', { until: g.promise, times: 1 })
+    const m = manager({ store: redis.url, storeKey: 'closing', storeLeaseMs: 600_000 })
+    const pending = m.getAccessToken().catch((e) => e.code)
+    await until(() => server.requests.length === 1, 'the request under the lock')
+    assert.equal(await redis.command('EXISTS', 'closing:lock'), 1)
+    await m.close()
+    assert.equal(await pending, 'ERR_SONETEL_CLOSED')
+    await until(async () => (await redis.command('EXISTS', 'closing:lock')) === 0, 'the lock to be released', 20_000)
+    g.open()
+  })
+
   test('a lock with no expiry (set by hand, or by another program): one wait, then remembered until it is released', async () => {
     await redis.command('SET', 'stuck:lock', 'someone-else')
     const m = manager({ store: redis.url, storeKey: 'stuck' })
@@ -375,6 +424,12 @@ describe('a store someone else can write to', () => {
     assert.equal(server.sent('password'), 1)
     assert.deepEqual(degraded(m.events), ['value-not-ours'])
     assert.ok(!fs.readFileSync(file, 'utf8').includes(theirs.access_token), 'overwritten')
+    // A forged token whose user_name is not a string names no one we know.
+    const forged = `e30.${Buffer.from(JSON.stringify({ exp: Math.floor(Date.now() / 1000) + 3600, user_name: [USER] })).toString('base64url')}.x`
+    fs.writeFileSync(file, JSON.stringify({ v: 1, owner: ownerOf(USER), token: { access_token: forged } }), { mode: 0o600 })
+    const other = manager({ store: `file://${file}` })
+    assert.notEqual(await other.getAccessToken(), forged)
+    assert.deepEqual(degraded(other.events), ['value-not-ours'])
   })
 
   test('a symlink planted at <path>.lock is not followed: nothing is created where it points', async () => {
@@ -470,8 +525,24 @@ describe('a store someone else can write to', () => {
     }
   })
 
+  test('a hash planted at the key and a list at its lock: not read, said, and the key replaced by the token', { skip: skipRedis }, async () => {
+    const redis = await startRedis()
+    try {
+      await redis.command('HSET', 'typed', 'access_token', 'x')
+      await redis.command('RPUSH', 'typed:lock', 'x')
+      const m = manager({ store: redis.url, storeKey: 'typed' })
+      await m.getAccessToken()
+      assert.deepEqual(degraded(m.events).sort(), ['lock-stuck', 'value-not-ours'])
+      assert.equal(await redis.command('TYPE', 'typed'), 'string', 'replaced by the token')
+      assert.ok(!types(m.events).includes('store-unavailable'))
+      await m.close()
+    } finally {
+      await redis.close()
+    }
+  })
+
   test('plain redis:// to another machine without storeSecret is refused, naming rediss:// and storeSecret', () => {
-    for (const store of ['redis://10.1.2.3:6379', 'redis://cache.internal:6379/0', 'redis://user:pw@[2001:db8::1]:6379']) {
+    for (const store of ['redis://10.1.2.3:6379', 'redis://cache.internal:6379/0', 'redis://user:pw@[2001:db8::1]:6379', 'redis://cache.localhost:6379', 'redis://127.0.0.1.nip.io']) {
       assert.throws(() => new TokenManager({ username: USER, password: PASSWORD, store }), (e) => {
         assert.equal(e.code, 'ERR_INVALID_ARG_VALUE')
         assert.ok(e instanceof TypeError)
@@ -527,8 +598,23 @@ test('an API that refuses every token: a new token is not asked for on every cal
   const refused = m.events.filter((e) => e.type === 'api-refused')
   assert.equal(refused.length, 1)
   assert.ok(refused[0].untilMs > Date.now() + 30_000)
-  // Sonetel takes the token again: calls work at once with it.
+  // The hold is for that path: a token revoked meanwhile is still replaced for another.
+  server.revokeAccessTokens()
   server.refuseApiTokens = false
+  assert.ok((await m.api('/account/{acc_id}/user/')).length)
+  // Sonetel takes the token again: calls on the held path work at once with it.
   assert.ok((await m.api('/account/{acc_id}/')).account_id)
+  await m.close()
+})
+
+test('tokens revoked twice in a row (each replacement worked): each time a new token, no hold', async () => {
+  const m = manager({ apiUrl: server.apiUrl })
+  assert.ok((await m.api('/account/{acc_id}')).account_id)
+  for (let i = 0; i < 3; i++) {
+    server.revokeAccessTokens()
+    assert.ok((await m.api('/account/{acc_id}')).account_id, `revocation ${i + 1}`)
+  }
+  assert.equal(grants(), 4)
+  assert.ok(!types(m.events).includes('api-refused'))
   await m.close()
 })

@@ -83,8 +83,8 @@ describe('Redis', { skip: skipRedis }, () => {
   })
 
   test('the lock holder killed mid-request: another process takes over after the lock lapses; none hangs', async () => {
-    // timeoutMs 1500 and no retries: the lock lasts 2.5 s.
-    const f = await fleet(3, { store: redis.url, timeoutMs: 1500, retries: 0 })
+    // A lease of 1 s, not renewed once its holder is dead.
+    const f = await fleet(3, { store: redis.url, storeLeaseMs: 1000 })
     try {
       const tokens = await f.killLockHolder({ waitMs: 100 }) // the others are waiting on the lock
       assert.equal(new Set(tokens).size, 1)
@@ -306,6 +306,11 @@ describe('a file store', () => {
       assert.throws(() => new TokenManager({ username: USER, password: PASSWORD, store }), { code: 'ERR_INVALID_ARG_VALUE' }, store)
     }
     assert.throws(() => new TokenManager({ username: USER, password: PASSWORD, storeKey: 'x' }), { code: 'ERR_INVALID_ARG_VALUE', message: /needs options\.store/ })
+    assert.throws(() => new TokenManager({ username: USER, password: PASSWORD, storeLeaseMs: 5000 }), { code: 'ERR_INVALID_ARG_VALUE', message: /needs options\.store/ })
+    for (const storeLeaseMs of [999, 600_001, 0, NaN, Infinity]) {
+      assert.throws(() => new TokenManager({ username: USER, password: PASSWORD, store: 'redis://127.0.0.1:1', storeLeaseMs }), { code: 'ERR_INVALID_ARG_VALUE', message: /storeLeaseMs/ }, String(storeLeaseMs))
+    }
+    assert.throws(() => new TokenManager({ username: USER, password: PASSWORD, store: 'redis://127.0.0.1:1', storeLeaseMs: '5000' }), { code: 'ERR_INVALID_ARG_TYPE' })
     assert.throws(() => new TokenManager({ username: USER, password: PASSWORD, store: 'redis://127.0.0.1:1', storeSecret: new Uint8Array(5) }), { code: 'ERR_INVALID_ARG_VALUE' })
   })
 })

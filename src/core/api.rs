@@ -161,8 +161,8 @@ fn fill_claims(url: &Url, token: &TokenResponse) -> Result<Url, AuthError> {
 }
 
 /// Sends `request` with the manager's token. A 401 invalidates exactly that token and
-/// retries once with a new one, when the body can be sent again; a 401 on a token just
-/// received is handed back, and holds further new tokens for a while.
+/// retries once with a new one, when the body can be sent again; a 401 on the new token
+/// too is handed back, and holds new tokens for that path for a while.
 pub async fn fetch(
     manager: Arc<TokenManager>,
     options: RequestOptions,
@@ -173,12 +173,15 @@ pub async fn fetch(
         let token = manager.subscribe()?.wait().await?;
         let url = fill_claims(&request.url, &token)?;
         let response = send_following(&options, &request, url, token.clone()).await?;
+        if response.status != 401 {
+            manager.api_accepted(&token);
+            return Ok(response);
+        }
         // Whether or not this request can be sent again, the next one gets a new token;
-        // unless a token just received was refused too (see `api_refused`).
-        // (`api_refused` first: it invalidates the token whether or not this one is retried.)
-        if response.status == 401
+        // unless the token just received to replace a refused one was refused too (see
+        // `api_refused`, called first: it decides whether or not this one is retried).
+        if manager.api_refused(request.url.path(), token.access_token(), retried)
             && !retried
-            && manager.api_refused(token.access_token())
             && request.replayable
         {
             retried = true;

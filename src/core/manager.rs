@@ -34,6 +34,8 @@ pub const DEFAULT_STORE_LEASE: Duration = Duration::from_secs(5);
 pub const API_REFUSAL_FRESH: Duration = Duration::from_secs(10);
 /// After such a refusal, for this long a 401 is handed back without a new token.
 pub const API_REFUSAL_HOLD: Duration = Duration::from_secs(60);
+/// Paths held at once, at most (the oldest hold goes first).
+const MAX_API_HOLDS: usize = 64;
 
 #[derive(Debug)]
 pub struct ManagerConfig {
@@ -128,17 +130,20 @@ struct State {
     refused_refresh: Option<String>,
     /// The store failed last time it was used.
     store_down: bool,
-    /// The fleet's lock was found stuck: this process fetches on its own, without
-    /// waiting for it, until it sees it released.
-    lock_stuck: bool,
+    /// The fleet's lock was found stuck (`true`: only by being held longer than a fetch
+    /// takes): this process fetches on its own, without waiting for it, until it sees it
+    /// released.
+    lock_stuck: Option<bool>,
     /// A value this process wrote or took is expected in the store until then: missing
     /// before that, it was evicted.
     stored_until: Option<SystemTime>,
-    /// A token was refused by a Sonetel API right after it arrived: until then, 401s do
-    /// not cost a new token.
-    api_hold_until: Option<Instant>,
-    /// The id of the last token a Sonetel API refused and this process replaced.
-    api_replaced: Option<u64>,
+    /// Paths where a token just received was refused by a Sonetel API: until then, a 401
+    /// there does not cost a new token.
+    api_holds: Vec<(String, Instant)>,
+    /// The store's clock minus ours (Redis `TIME`), from the last read.
+    clock_behind: Option<f64>,
+    /// The last token a Sonetel API refused and this process replaced, and the path.
+    api_replaced: Option<(u64, String)>,
     /// The store-degraded reasons already said during the fetch under way.
     degraded_said: Vec<Degraded>,
 }
@@ -358,16 +363,22 @@ impl TokenManager {
     /// the token itself shows this clock is behind (issued, by the server's clock, later
     /// than this clock says it is now). It never comes from the token's writer, and it
     /// can only make a token expire sooner here.
-    fn skew_for_stored(measured: Option<f64>, token: &TokenResponse) -> Option<f64> {
-        let behind = token
+    /// So does the store's own clock (Redis `TIME`), when it is ahead of ours: `behind`.
+    /// Both only ever count when they say this clock is behind, and by less than a day.
+    fn skew_for_stored(
+        measured: Option<f64>,
+        behind: Option<f64>,
+        token: &TokenResponse,
+    ) -> Option<f64> {
+        let issued_ahead = token
             .times()
             .iat
-            .map(|iat| iat - to_epoch_secs(SystemTime::now()))
-            .filter(|behind| *behind > 1.0);
-        match (measured, behind) {
-            (Some(m), Some(b)) => Some(m.max(b)),
-            (m, b) => m.or(b),
-        }
+            .map(|iat| iat - to_epoch_secs(SystemTime::now()));
+        [measured]
+            .into_iter()
+            .chain([issued_ahead, behind].map(|b| b.filter(|b| *b > 1.0 && *b < 86_400.0)))
+            .flatten()
+            .reduce(f64::max)
     }
 
     /// The refresh margin for a token: the configured one, at most half its lifetime, so
@@ -418,39 +429,68 @@ impl TokenManager {
         true
     }
 
-    /// A Sonetel API answered 401 to `token`. Returns whether to get a new token (and
-    /// try again): not while a hold is on, nor when the token refused is the one received
-    /// moments ago to replace a refused one, which starts a hold. Without that, an API
-    /// that refuses every token (a missing scope) would cost a token request on every call.
-    pub fn api_refused(&self, token: &str) -> bool {
+    /// A Sonetel API answered 401 to `token` on `path`. Returns whether to get a new
+    /// token (and try again). Not when the token refused is the one just received to
+    /// replace a refused one and not yet accepted anywhere (`retry` says the refusal came
+    /// on the retry with it): that starts a hold on `path`, and while it lasts a 401 there
+    /// is handed back without a new token. Without that, an API that refuses every token
+    /// (a missing scope) would cost a token request on every call; a hold per path keeps
+    /// one refusing path from stopping new tokens for the others.
+    pub fn api_refused(&self, path: &str, token: &str, retry: bool) -> bool {
         let mut state = self.lock();
         let now = Instant::now();
-        if state.api_hold_until.is_some_and(|t| now < t) {
+        state.api_holds.retain(|(_, until)| now < *until);
+        if state.api_holds.iter().any(|(p, _)| p == path) {
             return false;
         }
-        let replaced = state.api_replaced;
-        let refused_too = state
+        let current = state
             .current
             .as_ref()
             .filter(|t| t.access_token() == token)
-            .filter(|t| replaced.is_some_and(|id| t.id() > id))
-            .and_then(|t| t.received_at())
-            .and_then(|at| at.elapsed().ok())
-            .is_some_and(|age| age < API_REFUSAL_FRESH);
-        if refused_too {
-            state.api_hold_until = Some(now + API_REFUSAL_HOLD);
+            .cloned();
+        // On the retry, or (for a request that could not be retried) on the path that
+        // made it, with no success in between.
+        let replacement_refused = retry
+            || current.as_ref().is_some_and(|t| {
+                state
+                    .api_replaced
+                    .as_ref()
+                    .is_some_and(|(id, p)| t.id() > *id && p == path)
+                    && t.received_at()
+                        .and_then(|at| at.elapsed().ok())
+                        .is_some_and(|age| age < API_REFUSAL_FRESH)
+            });
+        if replacement_refused {
+            if state.api_holds.len() >= MAX_API_HOLDS {
+                state.api_holds.remove(0);
+            }
+            state
+                .api_holds
+                .push((path.to_owned(), now + API_REFUSAL_HOLD));
             drop(state);
             self.emit(ManagerEvent::ApiRefused {
                 until: SystemTime::now() + API_REFUSAL_HOLD,
             });
             return false;
         }
-        if let Some(current) = state.current.as_ref().filter(|t| t.access_token() == token) {
-            state.api_replaced = Some(current.id());
+        if let Some(current) = current {
+            state.api_replaced = Some((current.id(), path.to_owned()));
         }
         drop(state);
         self.invalidate(Some(token));
         true
+    }
+
+    /// A Sonetel API accepted `token`: a replacement token that works is no suspect.
+    pub fn api_accepted(&self, token: &TokenResponse) {
+        let mut state = self.lock();
+        if state
+            .api_replaced
+            .as_ref()
+            .is_some_and(|(id, _)| token.id() > *id)
+        {
+            state.api_replaced = None;
+        }
     }
 
     /// A token to use now, or a place in the queue for the fetch under way (starting one
@@ -589,7 +629,7 @@ impl TokenManager {
                     }
                     Obtained::Adopted(token) => {
                         let token = Arc::new(token);
-                        state.skew = Self::skew_for_stored(state.skew, &token);
+                        state.skew = Self::skew_for_stored(state.skew, state.clock_behind, &token);
                         let life = Self::life(&token, state.skew);
                         let event = ManagerEvent::Shared {
                             token: token.clone(),
@@ -747,12 +787,16 @@ impl TokenManager {
             if let Some(adopted) = self.adoptable(&stored) {
                 return Ok((adopted, None));
             }
-            if self.lock().lock_stuck {
+            let stuck_by_time = self.lock().lock_stuck;
+            if let Some(by_time) = stuck_by_time {
+                // Seen released: a free lock, or (for one that looked stuck) a lease its
+                // holder renews. One that was only held too long must be seen free.
                 match bounded(config.timeout, config.store.held(lease)).await? {
-                    Held::Free => self.lock().lock_stuck = false,
+                    Held::Free => self.lock().lock_stuck = None,
+                    Held::Leased if !by_time => self.lock().lock_stuck = None,
                     _ => {
                         return self
-                            .beside_stuck_lock(config, stored, previous, one_try)
+                            .fetch_and_leave(config, stored, previous, one_try, None)
                             .await
                     }
                 }
@@ -761,17 +805,17 @@ impl TokenManager {
                 return self.holding(config, lock, previous, one_try).await;
             }
             let stuck = match bounded(config.timeout, config.store.held(lease)).await? {
-                Held::Stuck(why) if waited => Some(why),
+                Held::Stuck(why) if waited => Some((why, false)),
                 _ if started.elapsed() > patience => {
-                    Some("the lock has been held longer than a fetch takes")
+                    Some(("the lock has been held longer than a fetch takes", true))
                 }
                 _ => None,
             };
-            if let Some(why) = stuck {
-                self.lock().lock_stuck = true;
+            if let Some((why, by_time)) = stuck {
+                self.lock().lock_stuck = Some(by_time);
                 self.degraded(Degraded::LockStuck, Some(why));
                 return self
-                    .beside_stuck_lock(config, stored, previous, one_try)
+                    .fetch_and_leave(config, stored, previous, one_try, None)
                     .await;
             }
             waited = true;
@@ -790,15 +834,23 @@ impl TokenManager {
         one_try: bool,
     ) -> Result<(Obtained, Option<StoreError>), NotShared> {
         let lost = AtomicBool::new(false);
+        let mut held = Releasing {
+            store: config.store.clone(),
+            lock: Some(lock),
+            timeout: config.timeout,
+        };
         let result = {
-            let work = self.fetch_locked(config, previous, one_try, &lock);
+            let Some(lock) = held.lock.as_ref() else {
+                unreachable!("held until released")
+            };
+            let work = self.fetch_locked(config, previous, one_try, lock);
             let watchdog = async {
                 loop {
                     tokio::time::sleep(config.lease / 3).await;
                     // A failed renewal is tried again; a lock that is not ours any more
                     // (this process was stopped past its lease) is given up.
                     if let Ok(false) =
-                        bounded(config.timeout, config.store.renew(&lock, config.lease)).await
+                        bounded(config.timeout, config.store.renew(lock, config.lease)).await
                     {
                         lost.store(true, Ordering::Relaxed);
                         std::future::pending::<()>().await;
@@ -810,9 +862,14 @@ impl TokenManager {
                 () = watchdog => unreachable!("the watchdog never ends"),
             }
         };
+        let Some(lock) = held.lock.take() else {
+            unreachable!("held until released")
+        };
         match bounded(config.timeout, config.store.unlock(lock)).await {
             Ok(true) => {}
-            Ok(false) if lost.load(Ordering::Relaxed) => {}
+            Ok(false)
+                if lost.load(Ordering::Relaxed)
+                    || self.lock().degraded_said.contains(&Degraded::LeaseLost) => {}
             Ok(false) => self.degraded(
                 Degraded::LockNotReleased,
                 Some("the lock was no longer ours"),
@@ -837,29 +894,21 @@ impl TokenManager {
         if let Some(adopted) = self.adoptable(&stored) {
             return Ok((adopted, None));
         }
-        let seen = stored.as_ref().map(|t| t.access_token().to_owned());
-        // The stored refresh token is the latest one: a rotation may have made ours stale.
-        let base = match stored {
-            Some(token) if token.refresh_token().is_some() => Some(Arc::new(token)),
-            _ => previous,
-        };
-        let (grant, token) = self
-            .fetch(base, one_try, false)
+        self.fetch_and_leave(config, stored, previous, one_try, Some(lock))
             .await
-            .map_err(NotShared::Sonetel)?
-            .ok_or_else(|| NotShared::Sonetel(AuthError::Internal("no token".into())))?;
-        let write_error = self.leave(config, &token, Some(lock), seen).await;
-        Ok((Obtained::Fetched(grant, token), write_error))
     }
 
-    /// Beside a stuck lock: fetch on our own, and leave the token in the store unless
-    /// someone wrote a newer one meanwhile, so that readers still share it.
-    async fn beside_stuck_lock(
+    /// Sonetel, then the store: with the stored refresh token when there is one (it is
+    /// the latest: a rotation may have made ours stale). Under the lock, or beside a
+    /// stuck one (`lock` None); either way the token is left in the store unless someone
+    /// wrote a newer one meanwhile, so that readers still share it.
+    async fn fetch_and_leave(
         &self,
         config: &StoreConfig,
         stored: Option<TokenResponse>,
         previous: Option<Arc<TokenResponse>>,
         one_try: bool,
+        lock: Option<&Lock>,
     ) -> Result<(Obtained, Option<StoreError>), NotShared> {
         let seen = stored.as_ref().map(|t| t.access_token().to_owned());
         let base = match stored {
@@ -871,7 +920,7 @@ impl TokenManager {
             .await
             .map_err(NotShared::Sonetel)?
             .ok_or_else(|| NotShared::Sonetel(AuthError::Internal("no token".into())))?;
-        let write_error = self.leave(config, &token, None, seen).await;
+        let write_error = self.leave(config, &token, lock, seen).await;
         Ok((Obtained::Fetched(grant, token), write_error))
     }
 
@@ -944,7 +993,11 @@ impl TokenManager {
     /// read (another program's value, another secret, another account's token, too large,
     /// not a regular file): it is overwritten with the next token.
     async fn read_store(&self, config: &StoreConfig) -> Result<Option<TokenResponse>, NotShared> {
-        let value = match bounded(config.timeout, config.store.read()).await? {
+        let read = bounded(config.timeout, config.store.read()).await?;
+        if let Some(offset) = config.store.clock_offset() {
+            self.lock().clock_behind = Some(offset);
+        }
+        let value = match read {
             Stored::Value(value) => value,
             Stored::Missing => {
                 let expected = std::mem::take(&mut self.lock().stored_until);
@@ -977,10 +1030,15 @@ impl TokenManager {
         Ok(Some(token))
     }
 
-    /// Whether the token's `user_name` claim, where it has one, is our user name.
+    /// Whether the token's `user_name` claim, where it has one, is our user name (an
+    /// e-mail address, compared without regard to case). A claim that is not a string
+    /// names no one we know.
     fn names_our_account(&self, token: &TokenResponse) -> bool {
-        match token.claim_str("user_name") {
-            Some(name) => name.eq_ignore_ascii_case(self.config.username.expose()),
+        match token.claim("user_name") {
+            Some(serde_json::Value::String(name)) => {
+                name.eq_ignore_ascii_case(self.config.username.expose())
+            }
+            Some(_) => false,
             None => true,
         }
     }
@@ -994,7 +1052,10 @@ impl TokenManager {
         if state.rejected.as_deref() == Some(token.access_token()) {
             return None;
         }
-        let life = Self::life(token, Self::skew_for_stored(state.skew, token));
+        let life = Self::life(
+            token,
+            Self::skew_for_stored(state.skew, state.clock_behind, token),
+        );
         let fresh = life
             .expires
             .is_some_and(|expires| SystemTime::now() + self.margin(&life) < expires);
@@ -1194,6 +1255,27 @@ impl TokenManager {
     }
 }
 
+/// The fleet's lock while its holder works. Dropped with the lock still in it (the
+/// manager closed mid-fetch, so the work was cancelled), it releases the lock on its own,
+/// so the next process does not wait out the lease.
+struct Releasing {
+    store: Arc<dyn store::Store>,
+    lock: Option<Lock>,
+    timeout: Duration,
+}
+
+impl Drop for Releasing {
+    fn drop(&mut self) {
+        if let Some(lock) = self.lock.take() {
+            let store = self.store.clone();
+            let timeout = self.timeout;
+            let _ = runtime::spawn(async move {
+                let _ = tokio::time::timeout(timeout, store.unlock(lock)).await;
+            });
+        }
+    }
+}
+
 /// A store operation within the store timeout; a failure or a timeout is the store's.
 async fn bounded<T>(timeout: Duration, op: store::StoreFuture<'_, T>) -> Result<T, NotShared> {
     match tokio::time::timeout(timeout, op).await {
@@ -1289,20 +1371,30 @@ mod tests {
             .unwrap()
         };
         // Issued "10 minutes from now": this clock is at least that far behind.
-        let ahead = TokenManager::skew_for_stored(None, &stored(now_secs() + 600.0)).unwrap();
+        let ahead = TokenManager::skew_for_stored(None, None, &stored(now_secs() + 600.0)).unwrap();
         assert!((599.0..=601.0).contains(&ahead));
         // Issued in our past: says nothing (age and skew look alike); a measured skew stays.
         assert_eq!(
-            TokenManager::skew_for_stored(None, &stored(now_secs() - 600.0)),
+            TokenManager::skew_for_stored(None, None, &stored(now_secs() - 600.0)),
             None
         );
         assert_eq!(
-            TokenManager::skew_for_stored(Some(-600.0), &stored(now_secs() - 30.0)),
+            TokenManager::skew_for_stored(Some(-600.0), None, &stored(now_secs() - 30.0)),
             Some(-600.0)
         );
+        // The store's clock 10 minutes ahead of ours: the same; behind ours, or absurdly
+        // far ahead: nothing.
+        let old = stored(now_secs() - 600.0);
+        let by_store = TokenManager::skew_for_stored(None, Some(600.0), &old).unwrap();
+        assert_eq!(by_store, 600.0);
+        assert_eq!(
+            TokenManager::skew_for_stored(None, Some(-600.0), &old),
+            None
+        );
+        assert_eq!(TokenManager::skew_for_stored(None, Some(1e9), &old), None);
         // Never less than what this process measured.
         assert_eq!(
-            TokenManager::skew_for_stored(Some(900.0), &stored(now_secs() + 600.0)),
+            TokenManager::skew_for_stored(Some(900.0), None, &stored(now_secs() + 600.0)),
             Some(900.0)
         );
     }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
@@ -30,8 +30,9 @@ pub struct TokenResponse {
     access_token: String,
     refresh_token: Option<String>,
     expires_in: Option<f64>,
-    /// When this process received it; None for a token an app stored and gave back.
-    received_at: Option<SystemTime>,
+    /// When this process received it (monotonic, so a step of the wall clock cannot move
+    /// it); None for a token an app stored and gave back.
+    received_at: Option<Instant>,
     /// Worked out on first use: most callers never ask, and it costs a JWT decode.
     times: OnceLock<Times>,
     /// Unique in the process and growing: a later token has a larger id.
@@ -121,7 +122,7 @@ impl TokenResponse {
                 _ => None,
             },
             expires_in: known.expires_in.as_ref().and_then(Value::as_f64),
-            received_at: Some(SystemTime::now()),
+            received_at: Some(Instant::now()),
             times: OnceLock::new(),
             id: {
                 static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -162,9 +163,12 @@ impl TokenResponse {
         }
     }
 
-    /// When this process received the token; None for one an app stored and gave back.
+    /// When this process received the token, by the wall clock as it reads now (so
+    /// `received_at() + lifetime` stays right after the clock is stepped); None for one
+    /// an app stored and gave back.
     pub fn received_at(&self) -> Option<SystemTime> {
-        self.received_at
+        let elapsed = self.received_at?.elapsed();
+        Some(SystemTime::now().checked_sub(elapsed).unwrap_or(UNIX_EPOCH))
     }
 
     /// The token's `exp`, `iat` and `expires_in`, finite and not negative.
@@ -186,13 +190,9 @@ impl TokenResponse {
     }
 
     /// The refresh token's JWT `exp`, by the server's clock, if it says.
-    /// A string claim of the access token (a JWT), if it has it.
-    pub fn claim_str(&self, name: &str) -> Option<String> {
-        decode_claims(&self.access_token)
-            .ok()?
-            .get(name)?
-            .as_str()
-            .map(str::to_owned)
+    /// A claim of the access token (a JWT), if it has it.
+    pub fn claim(&self, name: &str) -> Option<Value> {
+        decode_claims(&self.access_token).ok()?.remove(name)
     }
 
     pub fn refresh_exp(&self) -> Option<f64> {

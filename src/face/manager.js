@@ -32,7 +32,8 @@ const MANAGER_OPTIONS = [
   'retryDelayMs', 'authFailureCooldownMs', 'autoRefresh', 'token', 'onToken', 'onEvent', 'apiUrl', 'store',
   'storeKey', 'storeSecret', 'storeTimeoutMs', 'storeLeaseMs',
 ]
-const MIN_LEASE_MS = 300
+const MIN_LEASE_MS = 1000
+const MAX_LEASE_MS = 600_000
 const CALL_OPTIONS = ['signal']
 const API_OPTIONS = ['method', 'query', 'json', 'signal']
 const API_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
@@ -269,9 +270,10 @@ class TokenManager {
         if (fields[name] !== undefined) throw argValueError(`options.${name} needs options.store`)
       }
     }
-    // Renewed every third of it: shorter would renew faster than Redis answers.
-    if (config.storeLeaseMs !== undefined && config.storeLeaseMs < MIN_LEASE_MS) {
-      throw argValueError(`options.storeLeaseMs must be at least ${MIN_LEASE_MS} ms`)
+    // Renewed every third of it, two round trips each: shorter fails on a slow network;
+    // longer makes a dead holder cost more than anyone would wait.
+    if (config.storeLeaseMs !== undefined && !(config.storeLeaseMs >= MIN_LEASE_MS && config.storeLeaseMs <= MAX_LEASE_MS)) {
+      throw argValueError(`options.storeLeaseMs must be from ${MIN_LEASE_MS} to ${MAX_LEASE_MS} ms`)
     }
     const storeSecret = fields.storeSecret === undefined ? undefined : secret(fields.storeSecret)
     const onToken = callback(fields, 'onToken')

@@ -145,6 +145,11 @@ pub trait Store: Send + Sync {
     fn unlock(&self, lock: Lock) -> StoreFuture<'_, bool>;
     /// How the lock looks to a process that could not take it.
     fn held(&self, lease: Duration) -> StoreFuture<'_, Held>;
+    /// The store's clock minus this machine's, in seconds, as last read (Redis `TIME`,
+    /// with each read); None when the store has no clock of its own.
+    fn clock_offset(&self) -> Option<f64> {
+        None
+    }
 }
 
 /// What a `TokenManager` needs to share its token: the store, the key, the sealing key,
@@ -308,12 +313,14 @@ impl StoreUrl {
             Some(url::Host::Ipv4(ip)) => !ip.is_loopback(),
             Some(url::Host::Ipv6(ip)) => !ip.is_loopback(),
             // redis: is not a special scheme: the url crate leaves an IPv4 host as text.
+            // Only `localhost` itself: other `.localhost` names go to DNS, which a search
+            // domain or a wildcard can send anywhere.
             Some(url::Host::Domain(name)) => match name.parse::<std::net::IpAddr>() {
                 Ok(ip) => !ip.is_loopback(),
-                Err(_) => {
-                    let name = name.trim_end_matches('.').to_ascii_lowercase();
-                    name != "localhost" && !name.ends_with(".localhost")
-                }
+                Err(_) => !matches!(
+                    name.to_ascii_lowercase().as_str(),
+                    "localhost" | "localhost."
+                ),
             },
             None => true,
         }
@@ -515,6 +522,9 @@ mod tests {
             ("redis://[::1]:6379", false),
             ("redis://localhost", false),
             ("redis://LOCALHOST.", false),
+            ("redis://evil.localhost", true),
+            ("redis://evil.com%2f.localhost", true),
+            ("redis://127.0.0.1.nip.io", true),
             ("rediss://cache.example", false),
             ("file:///tmp/x", false),
         ] {

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex as StdMutex, Weak};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine;
 use redis::aio::MultiplexedConnection;
@@ -18,6 +18,7 @@ use redis::{AsyncConnectionConfig, Client, ErrorKind, RedisError};
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
+use super::super::token::to_epoch_secs;
 use super::{
     Held, Invalid, Lock, LockInner, Store, StoreError, StoreFuture, Stored, Written, MAX_VALUE,
 };
@@ -110,6 +111,27 @@ pub struct RedisStore {
     key: String,
     lock_key: String,
     timeout: Duration,
+    /// Redis's clock minus ours, from the last read.
+    clock: StdMutex<Option<f64>>,
+}
+
+/// A command or a pipeline, sent the same way.
+#[derive(Clone, Copy)]
+enum Request<'a> {
+    One(&'a redis::Cmd),
+    Many(&'a redis::Pipeline),
+}
+
+impl<'a> From<&'a redis::Cmd> for Request<'a> {
+    fn from(c: &'a redis::Cmd) -> Self {
+        Request::One(c)
+    }
+}
+
+impl<'a> From<&'a redis::Pipeline> for Request<'a> {
+    fn from(p: &'a redis::Pipeline) -> Self {
+        Request::Many(p)
+    }
 }
 
 impl RedisStore {
@@ -148,15 +170,27 @@ impl RedisStore {
             key: key.to_owned(),
             lock_key: format!("{key}:lock"),
             timeout,
+            clock: StdMutex::new(None),
         })
     }
 
-    /// Runs one command within the store timeout. A connection that turns out closed
-    /// (the server's idle timeout, a restart) is replaced and the command sent once more.
-    async fn run<T: redis::FromRedisValue>(&self, command: &redis::Cmd) -> Result<T, StoreError> {
+    /// Runs one command (or pipeline) within the store timeout. A connection that turns
+    /// out closed (the server's idle timeout, a restart) is replaced and the command sent
+    /// once more.
+    async fn run<'r, T: redis::FromRedisValue>(
+        &self,
+        command: impl Into<Request<'r>>,
+    ) -> Result<T, StoreError> {
+        let command = command.into();
         for again in [false, true] {
             let (mut c, generation, fresh) = self.shared.connection().await?;
-            match tokio::time::timeout(self.timeout, command.query_async(&mut c)).await {
+            let sent = async {
+                match command {
+                    Request::One(cmd) => cmd.query_async(&mut c).await,
+                    Request::Many(pipe) => pipe.query_async(&mut c).await,
+                }
+            };
+            match tokio::time::timeout(self.timeout, sent).await {
                 Ok(Ok(value)) => return Ok(value),
                 Ok(Err(e)) if lost(&e) => {
                     self.shared.broken(generation).await;
@@ -236,9 +270,19 @@ fn lost(e: &RedisError) -> bool {
     e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error()
 }
 
+/// The failure of a command on a key that holds a hash, a list, … (not a string).
+const WRONG_TYPE: &str = "the Redis key holds another type of value";
+
+/// Whether a command met a key of another type (in a pipeline, redis-rs keeps the
+/// server's code only in the text).
+fn wrong_type(e: &RedisError) -> bool {
+    e.code() == Some("WRONGTYPE") || e.to_string().contains("WRONGTYPE")
+}
+
 /// What went wrong, in words that hold no secret (a Redis error can quote the URL).
 fn failure(e: &RedisError) -> StoreError {
     let text = match e.kind() {
+        _ if wrong_type(e) => WRONG_TYPE,
         ErrorKind::AuthenticationFailed => "Redis refused the login",
         ErrorKind::Server(redis::ServerErrorKind::NoPerm) => {
             "Redis refused a command to this user (ACL)"
@@ -290,10 +334,26 @@ fn is_our_lock_value(value: &str) -> bool {
 impl Store for RedisStore {
     fn read(&self) -> StoreFuture<'_, Stored> {
         Box::pin(async move {
-            // GETRANGE copies at most MAX_VALUE + 1 bytes, however large the value is.
-            let mut cmd = redis::cmd("GETRANGE");
-            cmd.arg(&self.key).arg(0).arg(MAX_VALUE);
-            let value: Vec<u8> = self.run(&cmd).await?;
+            // GETRANGE copies at most MAX_VALUE + 1 bytes, however large the value is;
+            // TIME, in the same round trip, tells how far this machine's clock is off.
+            let mut cmd = redis::pipe();
+            cmd.cmd("GETRANGE").arg(&self.key).arg(0).arg(MAX_VALUE);
+            cmd.cmd("TIME");
+            let sent = SystemTime::now();
+            let value: Vec<u8> = match self.run::<(Vec<u8>, (u64, u64))>(&cmd).await {
+                Ok((value, (secs, micros))) => {
+                    let now = to_epoch_secs(SystemTime::now());
+                    let mid = (to_epoch_secs(sent) + now) / 2.0;
+                    let theirs = secs as f64 + micros as f64 / 1e6;
+                    *self.clock.lock().unwrap_or_else(|e| e.into_inner()) = Some(theirs - mid);
+                    value
+                }
+                // Not ours to read; the next write replaces it (SET takes any type).
+                Err(e) if e.0 == WRONG_TYPE => {
+                    return Ok(Stored::Unusable(super::Degraded::ValueNotOurs))
+                }
+                Err(e) => return Err(e),
+            };
             Ok(if value.is_empty() {
                 Stored::Missing
             } else if value.len() > MAX_VALUE {
@@ -377,6 +437,10 @@ impl Store for RedisStore {
         })
     }
 
+    fn clock_offset(&self) -> Option<f64> {
+        *self.clock.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn held(&self, lease: Duration) -> StoreFuture<'_, Held> {
         Box::pin(async move {
             let mut cmd = redis::pipe();
@@ -386,6 +450,9 @@ impl Store for RedisStore {
             let answer = tokio::time::timeout(self.timeout, cmd.query_async(&mut c)).await;
             let (value, ttl): (Option<String>, i64) = match answer {
                 Ok(Ok(v)) => v,
+                Ok(Err(e)) if wrong_type(&e) => {
+                    return Ok(Held::Stuck("the lock key holds another type of value"))
+                }
                 Ok(Err(e)) => {
                     if lost(&e) {
                         self.shared.broken(generation).await;
