@@ -681,7 +681,10 @@ export interface StoreUnavailableEvent {
  * - `lock-file-replaced`: the `file://` lock file was removed or replaced while held, so
  *   it did not exclude anyone.
  * - `value-evicted`: the stored token vanished before its time (Redis eviction, a flush).
- * - `value-not-ours`: the stored token's `user_name` claim names another account.
+ * - `value-not-ours`: the stored token's `user_name` claim names another account, or the
+ *   Redis key holds another type of value.
+ * - `clock-behind`: Redis's clock (`TIME`) is ahead of this machine's, so the stored token
+ *   looks too old to share: one of the two clocks is wrong.
  *
  * @example
  * ```ts
@@ -690,15 +693,16 @@ export interface StoreUnavailableEvent {
  */
 export interface StoreDegradedEvent {
   type: 'store-degraded'
-  reason: 'lock-not-released' | 'lock-stuck' | 'lease-lost' | 'value-too-large' | 'not-a-regular-file' | 'lock-file-replaced' | 'value-evicted' | 'value-not-ours'
+  reason: 'lock-not-released' | 'lock-stuck' | 'lease-lost' | 'value-too-large' | 'not-a-regular-file' | 'lock-file-replaced' | 'value-evicted' | 'value-not-ours' | 'clock-behind'
   /** More detail, when there is some. */
   message: string | null
 }
 
 /**
- * A Sonetel API answered 401 to the token received moments before to replace a refused
- * one (a missing scope, a blocked account): another token would be refused too. Until `untilMs` (60 s), a 401 is
- * handed back (`ERR_SONETEL_HTTP`, status 401, from `api`) without asking for a new token.
+ * A Sonetel API answered 401 to the token just received to replace a refused one (a
+ * missing scope, a blocked account): another token would be refused too. Until `untilMs`
+ * (60 s), a 401 on that path is handed back (`ERR_SONETEL_HTTP`, status 401, from `api`)
+ * without asking for a new token.
  *
  * @example
  * ```ts
@@ -875,7 +879,8 @@ export interface TokenManagerOptions {
   /**
    * How long the fleet's lock is held without a renewal, in ms (1000 to 600000). Its holder
    * renews it every third of this while it fetches, so a holder that dies or is stopped
-   * delays the others by one lease at most. Default 5000. Give every process the same.
+   * delays the others by one lease at most. At least twice `storeTimeoutMs`. Default
+   * 5000, or three times `storeTimeoutMs` when that is more. Give every process the same.
    */
   storeLeaseMs?: number | undefined
 }

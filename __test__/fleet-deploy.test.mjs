@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict'
 import { execFile, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
+import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { createRequire } from 'node:module'
@@ -120,6 +121,33 @@ describe('clocks that disagree', { skip: skipRedis || faketimeMissing || false }
     } finally {
       await f.close()
       fs.rmSync(clockFile, { force: true })
+    }
+  })
+
+  test('Redis\'s clock 10 hours ahead of a right one: no token is taken as younger than it is, and an event says why none is shared', async () => {
+    server.accessTokenLifetime = 3600
+    // Between the reader and Redis: TIME answers 10 hours late.
+    const proxy = net.createServer((client) => {
+      const upstream = net.connect(redis.port, '127.0.0.1')
+      client.pipe(upstream)
+      upstream.on('data', (d) => client.write(Buffer.from(d.toString('latin1')
+        .replace(/\*2\r\n\$10\r\n(\d{10})\r\n/g, (_, secs) => `*2\r\n$10\r\n${Number(secs) + 36_000}\r\n`), 'latin1')))
+      for (const [a, b] of [[client, upstream], [upstream, client]]) {
+        a.on('error', () => b.destroy())
+        a.on('close', () => b.destroy())
+      }
+    })
+    await new Promise((resolve) => proxy.listen(0, '127.0.0.1', resolve))
+    try {
+      const writer = manager({ store: redis.url, storeKey: 'ahead' })
+      await writer.getAccessToken()
+      const reader = manager({ store: `redis://127.0.0.1:${proxy.address().port}`, storeKey: 'ahead' })
+      await reader.getAccessToken()
+      assert.equal(grants(), 2, 'the reader fetched its own (with the stored refresh token)')
+      assert.deepEqual(degraded(reader.events), ['clock-behind'])
+      await Promise.all([writer.close(), reader.close()])
+    } finally {
+      proxy.close()
     }
   })
 
@@ -605,6 +633,36 @@ test('an API that refuses every token: a new token is not asked for on every cal
   // Sonetel takes the token again: calls on the held path work at once with it.
   assert.ok((await m.api('/account/{acc_id}/')).account_id)
   await m.close()
+})
+
+test('401s on ever new paths (ids in the path) after a replacement was refused: a few new tokens a minute, not one per call', async () => {
+  server.refuseApiTokens = true
+  const m = manager({ apiUrl: server.apiUrl })
+  for (let i = 0; i < 20; i++) {
+    await rejection(m.api(`/account/{acc_id}/user/${i}`), 'ERR_SONETEL_HTTP', { status: 401 })
+  }
+  assert.ok(grants() <= 3, `${grants()} token requests for 20 calls on 20 paths`)
+  await m.close()
+})
+
+test('a token taken from the store and refused on the retry is dropped, not held against the API', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sonetel-auth-adopted-'))
+  try {
+    const store = `file://${dir}/t.json`
+    const x = manager({ store, apiUrl: server.apiUrl })
+    const y = manager({ store })
+    await x.getAccessToken()
+    await y.getAccessToken()
+    y.invalidate()
+    await y.getAccessToken() // the store now holds a token x has not seen
+    server.revokeAccessTokens() // both
+    await rejection(x.api('/account/{acc_id}'), 'ERR_SONETEL_HTTP', { status: 401 }) // retried with the stored one, revoked too
+    assert.ok((await x.api('/account/{acc_id}')).account_id, 'the next call fetches a new token')
+    assert.ok(!types(x.events).includes('api-refused'))
+    await Promise.all([x.close(), y.close()])
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
 })
 
 test('tokens revoked twice in a row (each replacement worked): each time a new token, no hold', async () => {

@@ -84,7 +84,7 @@ describe('Redis', { skip: skipRedis }, () => {
 
   test('the lock holder killed mid-request: another process takes over after the lock lapses; none hangs', async () => {
     // A lease of 1 s, not renewed once its holder is dead.
-    const f = await fleet(3, { store: redis.url, storeLeaseMs: 1000 })
+    const f = await fleet(3, { store: redis.url, storeTimeoutMs: 500, storeLeaseMs: 1000 })
     try {
       const tokens = await f.killLockHolder({ waitMs: 100 }) // the others are waiting on the lock
       assert.equal(new Set(tokens).size, 1)
@@ -283,7 +283,7 @@ describe('a file store', () => {
     try {
       await new Promise((resolve) => holder.stdout.once('data', resolve))
       const events = []
-      const m = new TokenManager({ username: USER, password: PASSWORD, tokenUrl: server.tokenUrl, store: `file://${file}`, storeLeaseMs: 1000, onEvent: (e) => events.push(e) })
+      const m = new TokenManager({ username: USER, password: PASSWORD, tokenUrl: server.tokenUrl, store: `file://${file}`, storeTimeoutMs: 500, storeLeaseMs: 1000, onEvent: (e) => events.push(e) })
       assert.notEqual(await within(m.getAccessToken(), 60_000), 'still waiting')
       assert.equal(server.sent('password'), 1)
       const stuck = events.filter((e) => e.type === 'store-degraded')
@@ -311,6 +311,9 @@ describe('a file store', () => {
       assert.throws(() => new TokenManager({ username: USER, password: PASSWORD, store: 'redis://127.0.0.1:1', storeLeaseMs }), { code: 'ERR_INVALID_ARG_VALUE', message: /storeLeaseMs/ }, String(storeLeaseMs))
     }
     assert.throws(() => new TokenManager({ username: USER, password: PASSWORD, store: 'redis://127.0.0.1:1', storeLeaseMs: '5000' }), { code: 'ERR_INVALID_ARG_TYPE' })
+    // A renewal must fit in a third of the lease: at least two store timeouts.
+    assert.throws(() => new TokenManager({ username: USER, password: PASSWORD, store: 'redis://127.0.0.1:1', storeTimeoutMs: 3000, storeLeaseMs: 5000 }), { code: 'ERR_INVALID_ARG_VALUE', message: /storeLeaseMs must be at least twice options\.storeTimeoutMs/ })
+    new TokenManager({ username: USER, password: PASSWORD, store: 'redis://127.0.0.1:1', storeTimeoutMs: 3000 }).close() // the default lease grows with it
     assert.throws(() => new TokenManager({ username: USER, password: PASSWORD, store: 'redis://127.0.0.1:1', storeSecret: new Uint8Array(5) }), { code: 'ERR_INVALID_ARG_VALUE' })
   })
 })

@@ -1,7 +1,7 @@
 'use strict'
 // npm run bench:fleet: what sharing a token saves. N processes (1, 4, 16, 64), each with a
 // TokenManager asking for a token every 10 ms, with no store, a file store, a Redis store
-// and a Redis that closes idle connections after 2 s (`timeout 2`), over three token
+// and a Redis that closes idle connections after 1 s (`timeout 1`), over three token
 // lifetimes: the token requests Sonetel's side sees per token lifetime. Then the latency
 // of a token taken from the store against a token request, and how long a new process
 // waits for its first token after the lock holder was SIGKILLed mid-request, with
@@ -19,6 +19,9 @@ const { startRedis, redisMissing } = require('../testing/redis.js')
 const LIFETIME = Number(process.env.FLEET_LIFETIME || 4) // seconds
 const LIFETIMES = 3
 const SIZES = (process.env.FLEET_SIZES || '1,4,16,64').split(',').map(Number)
+// Which stores to run, by name (default all): none, file, redis, idle.
+const ONLY = process.env.FLEET_STORES?.split(',')
+const wanted = (name) => !ONLY || ONLY.includes(name)
 const USER = 'demo@example.com'
 const PASSWORD = 'demo-password'
 
@@ -130,11 +133,11 @@ async function main() {
   const server = await startSonetel({ accessTokenLifetime: LIFETIME })
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sonetel-fleet-bench-'))
   const redis = redisMissing() ? null : await startRedis()
-  const idle = redis ? await startRedis({ args: ['--timeout', '2'] }) : null
-  const stores = { file: `file://${path.join(dir, 'token.json')}`, ...(redis ? { redis: redis.url, 'redis, timeout 2': idle.url } : {}) }
+  const idle = redis ? await startRedis({ args: ['--timeout', '1'] }) : null
+  const stores = { file: `file://${path.join(dir, 'token.json')}`, ...(redis ? { redis: redis.url, idle: idle.url } : {}) }
   const rows = []
   for (const n of SIZES) {
-    for (const [name, store] of [['none', null], ...Object.entries(stores)]) {
+    for (const [name, store] of [['none', null], ...Object.entries(stores)].filter(([name]) => wanted(name))) {
       if (redis && store === redis.url) await redis.command('FLUSHALL')
       if (idle && store === idle.url) await idle.command('FLUSHALL')
       if (store?.startsWith('file:')) fs.rmSync(path.join(dir, 'token.json'), { force: true })
@@ -144,9 +147,10 @@ async function main() {
     }
   }
   server.accessTokenLifetime = 86400
-  const latency = await latencies(server, { file: stores.file, ...(redis ? { redis: redis.url } : {}) })
+  const measured = Object.fromEntries(Object.entries({ file: stores.file, redis: redis?.url }).filter(([name, url]) => url && wanted(name)))
+  const latency = await latencies(server, measured)
   const takeoverMs = {}
-  for (const [name, store] of [['file', stores.file], ...(redis ? [['redis', redis.url]] : [])]) {
+  for (const [name, store] of Object.entries(measured)) {
     if (redis && store === redis.url) await redis.command('FLUSHALL')
     if (store.startsWith('file:')) fs.rmSync(path.join(dir, 'token.json'), { force: true })
     takeoverMs[name] = await takeover(server, store)
@@ -167,8 +171,9 @@ async function main() {
   }
   fs.writeFileSync(path.join(__dirname, 'fleet-results.json'), JSON.stringify(results, null, 2) + '\n')
   console.log(`\n${results.date.slice(0, 10)} · ${results.machine.cpus} × ${results.machine.cpuModel} · Node.js ${results.machine.node} · token lifetime ${LIFETIME} s, ${LIFETIMES} lifetimes per row\n`)
-  const storesNames = ['none', ...Object.keys(stores)]
-  console.log(`| processes | ${storesNames.map((s) => `token requests per lifetime, ${s === 'none' ? 'no store' : s}`).join(' | ')} |`)
+  const storesNames = ['none', ...Object.keys(stores)].filter(wanted)
+  const title = { none: 'no store', file: 'file', redis: 'Redis', idle: 'Redis closing idle connections (timeout 1)' }
+  console.log(`| processes | ${storesNames.map((s) => `token requests per lifetime, ${title[s]}`).join(' | ')} |`)
   console.log(`|---|${storesNames.map(() => '---').join('|')}|`)
   for (const n of SIZES) {
     const cells = storesNames.map((s) => rows.find((r) => r.processes === n && r.store === s)?.perLifetime.toFixed(1) ?? '–')

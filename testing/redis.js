@@ -75,8 +75,9 @@ async function startRedis({ tls = false, password, args: extra = [] } = {}) {
     })
     child.removeAllListeners('exit')
   }
+  // (A server killed by a signal keeps exitCode null: signalCode tells it ended.)
   const stop = () => new Promise((resolve) => {
-    if (!child || child.exitCode !== null) return resolve()
+    if (!child || child.exitCode !== null || child.signalCode !== null) return resolve()
     child.once('exit', () => resolve())
     child.kill('SIGKILL')
   })

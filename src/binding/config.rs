@@ -238,6 +238,20 @@ impl ManagerJson {
             }
         };
         let timeout = self.store_timeout_ms.map_or(DEFAULT_STORE_TIMEOUT, millis);
+        // A renewal (two round trips, each within the store timeout) falls due every third
+        // of the lease: a lease shorter than two store timeouts can lapse under a live holder.
+        let lease = match self.store_lease_ms.map(millis) {
+            Some(lease) if lease < timeout * 2 => {
+                return Err(invalid_text(
+                    "options.storeLeaseMs",
+                    &crate::core::error::Invalid::new(
+                        "must be at least twice options.storeTimeoutMs",
+                    ),
+                ))
+            }
+            Some(lease) => lease,
+            None => DEFAULT_STORE_LEASE.max(timeout * 3),
+        };
         let store = url
             .open(&key, &request.extra_ca_pems(), timeout)
             .map_err(|r| invalid_text("options.store", &r))?;
@@ -247,7 +261,7 @@ impl ManagerJson {
             key,
             owner,
             timeout,
-            lease: self.store_lease_ms.map_or(DEFAULT_STORE_LEASE, millis),
+            lease,
         })
     }
 }

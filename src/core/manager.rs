@@ -142,6 +142,9 @@ struct State {
     api_holds: Vec<(String, Instant)>,
     /// The store's clock minus ours (Redis `TIME`), from the last read.
     clock_behind: Option<f64>,
+    /// After a replacement token was refused: until when 401s on other paths get one new
+    /// token between them, and whether it was given.
+    api_window: Option<(Instant, bool)>,
     /// The last token a Sonetel API refused and this process replaced, and the path.
     api_replaced: Option<(u64, String)>,
     /// The store-degraded reasons already said during the fetch under way.
@@ -430,12 +433,13 @@ impl TokenManager {
     }
 
     /// A Sonetel API answered 401 to `token` on `path`. Returns whether to get a new
-    /// token (and try again). Not when the token refused is the one just received to
-    /// replace a refused one and not yet accepted anywhere (`retry` says the refusal came
-    /// on the retry with it): that starts a hold on `path`, and while it lasts a 401 there
-    /// is handed back without a new token. Without that, an API that refuses every token
-    /// (a missing scope) would cost a token request on every call; a hold per path keeps
-    /// one refusing path from stopping new tokens for the others.
+    /// token (and try again). Not when the token refused is the one this process just
+    /// fetched to replace a refused one and that no API has accepted yet (`retry` says
+    /// the refusal came on the retry with it): another would be refused as well (a
+    /// missing scope, a blocked account). That holds `path` (a 401 there is handed back)
+    /// and opens a window in which 401s on other paths get one new token between them,
+    /// not one each; a token that works closes it. Without that, an API that refuses
+    /// every token would cost a token request on every call.
     pub fn api_refused(&self, path: &str, token: &str, retry: bool) -> bool {
         let mut state = self.lock();
         let now = Instant::now();
@@ -448,18 +452,24 @@ impl TokenManager {
             .as_ref()
             .filter(|t| t.access_token() == token)
             .cloned();
-        // On the retry, or (for a request that could not be retried) on the path that
-        // made it, with no success in between.
-        let replacement_refused = retry
-            || current.as_ref().is_some_and(|t| {
-                state
-                    .api_replaced
-                    .as_ref()
-                    .is_some_and(|(id, p)| t.id() > *id && p == path)
-                    && t.received_at()
-                        .and_then(|at| at.elapsed().ok())
-                        .is_some_and(|age| age < API_REFUSAL_FRESH)
-            });
+        // Fetched here after the refusal (a token taken from the store may just be as
+        // stale as ours: it is dropped, not held against the API) and, for a request that
+        // could not be retried, refused on the path that made it, moments after.
+        let fetched_here = current.as_ref().is_some_and(|t| {
+            state
+                .api_replaced
+                .as_ref()
+                .is_some_and(|(id, _)| t.id() > *id)
+                && t.received_at().is_some()
+        });
+        let replacement_refused = fetched_here
+            && (retry
+                || current.as_ref().is_some_and(|t| {
+                    state.api_replaced.as_ref().is_some_and(|(_, p)| p == path)
+                        && t.received_at()
+                            .and_then(|at| at.elapsed().ok())
+                            .is_some_and(|age| age < API_REFUSAL_FRESH)
+                }));
         if replacement_refused {
             if state.api_holds.len() >= MAX_API_HOLDS {
                 state.api_holds.remove(0);
@@ -467,18 +477,26 @@ impl TokenManager {
             state
                 .api_holds
                 .push((path.to_owned(), now + API_REFUSAL_HOLD));
+            // A window already open stays spent: each new path does not buy a token.
+            let spent = state.api_window.is_some_and(|(until, _)| now < until);
+            state.api_window = Some((now + API_REFUSAL_HOLD, spent));
             drop(state);
             self.emit(ManagerEvent::ApiRefused {
                 until: SystemTime::now() + API_REFUSAL_HOLD,
             });
             return false;
         }
+        match state.api_window {
+            Some((until, true)) if now < until => return false,
+            Some((until, false)) if now < until => state.api_window = Some((until, true)),
+            _ => {}
+        }
         if let Some(current) = current {
             state.api_replaced = Some((current.id(), path.to_owned()));
         }
         drop(state);
         self.invalidate(Some(token));
-        true
+        !retry
     }
 
     /// A Sonetel API accepted `token`: a replacement token that works is no suspect.
@@ -490,6 +508,7 @@ impl TokenManager {
             .is_some_and(|(id, _)| token.id() > *id)
         {
             state.api_replaced = None;
+            state.api_window = None;
         }
     }
 
@@ -849,8 +868,9 @@ impl TokenManager {
                     tokio::time::sleep(config.lease / 3).await;
                     // A failed renewal is tried again; a lock that is not ours any more
                     // (this process was stopped past its lease) is given up.
-                    if let Ok(false) =
-                        bounded(config.timeout, config.store.renew(lock, config.lease)).await
+                    // Bounded by a third of the lease too: the next try must come in time.
+                    let within = config.timeout.min(config.lease / 3);
+                    if let Ok(false) = bounded(within, config.store.renew(lock, config.lease)).await
                     {
                         lost.store(true, Ordering::Relaxed);
                         std::future::pending::<()>().await;
@@ -1052,17 +1072,29 @@ impl TokenManager {
         if state.rejected.as_deref() == Some(token.access_token()) {
             return None;
         }
-        let life = Self::life(
-            token,
-            Self::skew_for_stored(state.skew, state.clock_behind, token),
-        );
-        let fresh = life
-            .expires
-            .is_some_and(|expires| SystemTime::now() + self.margin(&life) < expires);
+        let fresh_by = |behind: Option<f64>| {
+            let life = Self::life(token, Self::skew_for_stored(state.skew, behind, token));
+            let fresh = life
+                .expires
+                .is_some_and(|expires| SystemTime::now() + self.margin(&life) < expires);
+            (fresh, life)
+        };
+        let (fresh, life) = fresh_by(state.clock_behind);
         if fresh {
             state.stored_until = life.expires;
+            return Some(Obtained::Adopted(token.clone()));
         }
-        fresh.then(|| Obtained::Adopted(token.clone()))
+        // Only the store's clock (ahead of ours) says it is too old to share: one of the
+        // two clocks is wrong, and the fleet fetches a token per process until it is fixed.
+        let by_store_clock = state.clock_behind.is_some() && fresh_by(None).0;
+        drop(state);
+        if by_store_clock {
+            self.degraded(
+                Degraded::ClockBehind,
+                Some("Redis's clock is ahead of this machine's, so the stored token looks too old to share"),
+            );
+        }
+        None
     }
 
     /// Gets a new token: the refresh grant while the refresh token lives, else the

@@ -64,6 +64,9 @@ pub enum Degraded {
     /// This process held the lock past its lease (it was stopped, or too slow to renew)
     /// and another took it: it did not write its token.
     LeaseLost,
+    /// The store's clock is ahead of this machine's (Redis `TIME`): one of them is wrong,
+    /// and stored tokens look too old to share.
+    ClockBehind,
 }
 
 impl Degraded {
@@ -78,6 +81,7 @@ impl Degraded {
             Degraded::ValueEvicted => "value-evicted",
             Degraded::ValueNotOurs => "value-not-ours",
             Degraded::LeaseLost => "lease-lost",
+            Degraded::ClockBehind => "clock-behind",
         }
     }
 }
