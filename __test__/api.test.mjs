@@ -53,13 +53,18 @@ describe('manager.fetch', () => {
 
   test('a revoked token: 20 concurrent calls that get 401 make one new token request and all succeed', async () => {
     const m = manager()
-    const { claims } = await m.getToken()
+    const { claims, access_token: revoked } = await m.getToken()
     tokens.reset()
     tokens.revokeAccessTokens()
     const answers = await Promise.all(Array.from({ length: 20 }, () => m.fetch(`/account/${claims.acc_id}`)))
     assert.deepEqual(answers.map((r) => r.status), Array(20).fill(200))
     assert.equal(tokens.requests.length, 1, 'one new token request')
-    assert.equal(tokens.apiRequests.filter((r) => r.headers.authorization).length, 40, '20 refused, 20 retried')
+    // Each call sent the revoked token at most once (on a busy machine the first refusal
+    // can come back before the last calls start, and those send the new one at once).
+    const sent = tokens.apiRequests.map((r) => r.headers.authorization)
+    const stale = sent.filter((a) => a === `Bearer ${revoked}`).length
+    assert.ok(stale >= 1 && stale <= 20, `${stale} requests with the revoked token`)
+    assert.equal(sent.length, 20 + stale, 'each refused request retried once, each other sent once')
   })
 
   test('the token never goes to another origin: absolute URLs, user info, protocol-relative paths', async () => {

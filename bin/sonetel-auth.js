@@ -116,8 +116,9 @@ async function readStdin() {
 function prompt(question) {
   return new Promise((resolve, reject) => {
     const { stdin, stderr } = process
-    stderr.write(question)
+    // Echo off before the prompt shows: a password typed the moment it appears is not echoed.
     stdin.setRawMode(true)
+    stderr.write(question)
     stdin.resume()
     stdin.setEncoding('utf8')
     let answer = ''
