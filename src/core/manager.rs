@@ -455,21 +455,16 @@ impl TokenManager {
         // Fetched here after the refusal (a token taken from the store may just be as
         // stale as ours: it is dropped, not held against the API) and, for a request that
         // could not be retried, refused on the path that made it, moments after.
-        let fetched_here = current.as_ref().is_some_and(|t| {
-            state
-                .api_replaced
-                .as_ref()
-                .is_some_and(|(id, _)| t.id() > *id)
-                && t.received_at().is_some()
-        });
-        let replacement_refused = fetched_here
-            && (retry
-                || current.as_ref().is_some_and(|t| {
-                    state.api_replaced.as_ref().is_some_and(|(_, p)| p == path)
-                        && t.received_at()
-                            .and_then(|at| at.elapsed().ok())
-                            .is_some_and(|age| age < API_REFUSAL_FRESH)
-                }));
+        let replacement_refused = match (&current, &state.api_replaced) {
+            (Some(t), Some((id, replaced_on))) if t.id() > *id => {
+                t.received_at().is_some_and(|at| {
+                    retry
+                        || (replaced_on == path
+                            && at.elapsed().is_ok_and(|age| age < API_REFUSAL_FRESH))
+                })
+            }
+            _ => false,
+        };
         if replacement_refused {
             if state.api_holds.len() >= MAX_API_HOLDS {
                 state.api_holds.remove(0);
@@ -736,16 +731,10 @@ impl TokenManager {
                 Err(NotShared::Sonetel(e)) => return Err(e),
                 Err(NotShared::Store(e)) => self.store_failed(e),
             }
-            let (grant, token) = self
-                .fetch(None, one_try, false)
-                .await?
-                .ok_or_else(|| AuthError::Internal("no token".into()))?;
+            let (grant, token) = self.fetch_through(None, one_try).await?;
             return Ok(Obtained::Fetched(grant, token));
         }
-        let (grant, token) = self
-            .fetch(previous, one_try, false)
-            .await?
-            .ok_or_else(|| AuthError::Internal("no token".into()))?;
+        let (grant, token) = self.fetch_through(previous, one_try).await?;
         Ok(Obtained::Fetched(grant, token))
     }
 
@@ -936,10 +925,9 @@ impl TokenManager {
             _ => previous,
         };
         let (grant, token) = self
-            .fetch(base, one_try, false)
+            .fetch_through(base, one_try)
             .await
-            .map_err(NotShared::Sonetel)?
-            .ok_or_else(|| NotShared::Sonetel(AuthError::Internal("no token".into())))?;
+            .map_err(NotShared::Sonetel)?;
         let write_error = self.leave(config, &token, lock, seen).await;
         Ok((Obtained::Fetched(grant, token), write_error))
     }
@@ -1095,6 +1083,17 @@ impl TokenManager {
             );
         }
         None
+    }
+
+    /// [`TokenManager::fetch`] through to the password grant, which always ends it.
+    async fn fetch_through(
+        &self,
+        previous: Option<Arc<TokenResponse>>,
+        one_try: bool,
+    ) -> Result<(GrantKind, TokenResponse), AuthError> {
+        self.fetch(previous, one_try, false)
+            .await?
+            .ok_or_else(|| AuthError::Internal("no token".into()))
     }
 
     /// Gets a new token: the refresh grant while the refresh token lives, else the

@@ -227,7 +227,7 @@ impl Sealing {
                     .passphrase
                     .clone()
                     .ok_or_else(|| StoreError("no sealing key".into()))?;
-                tokio::task::spawn_blocking(move || sealing_key(&secret, true, &salt_key))
+                tokio::task::spawn_blocking(move || derive_key(&secret, &salt_key))
                     .await
                     .map_err(|_| StoreError("the sealing key could not be derived".into()))?
                     .map_err(|_| StoreError("the sealing key could not be derived".into()))
@@ -339,32 +339,16 @@ pub fn default_key(token_url: &str, username: &str) -> String {
     format!("sonetel-auth:v1:{hex}")
 }
 
-/// The sealing key for `storeSecret`: 32 bytes as they are, or a passphrase through
-/// Argon2id, salted with the store key (every process of the fleet derives the same key).
-pub fn sealing_key(
-    secret: &[u8],
-    is_passphrase: bool,
-    key: &str,
-) -> Result<Zeroizing<[u8; 32]>, Invalid> {
+/// The sealing key for a passphrase `storeSecret` (checked by [`Sealing::new`]): Argon2id,
+/// salted with the store key (every process of the fleet derives the same key).
+fn derive_key(passphrase: &[u8], key: &str) -> Result<Zeroizing<[u8; 32]>, Invalid> {
     let mut out = Zeroizing::new([0u8; 32]);
-    if !is_passphrase {
-        if secret.len() != 32 {
-            return Err(Invalid::new("must be 32 bytes, or a passphrase string"));
-        }
-        out.copy_from_slice(secret);
-        return Ok(out);
-    }
-    if secret.len() < 8 {
-        return Err(Invalid::new(
-            "as a passphrase must be at least 8 characters",
-        ));
-    }
     let salt = Sha256::digest(format!("sonetel-auth store salt\0{key}").as_bytes());
     // OWASP's minimum for Argon2id: 19 MiB, 2 passes. Once per manager.
     let params = argon2::Params::new(19 * 1024, 2, 1, Some(32))
         .map_err(|_| Invalid::new("could not be derived"))?;
     argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
-        .hash_password_into(secret, &salt, out.as_mut())
+        .hash_password_into(passphrase, &salt, out.as_mut())
         .map_err(|_| Invalid::new("could not be derived"))?;
     Ok(out)
 }
@@ -548,11 +532,17 @@ mod tests {
 
     #[test]
     fn passphrases_go_through_argon2() {
-        let a = sealing_key(b"correct horse", true, "k").unwrap();
-        assert_eq!(*a, *sealing_key(b"correct horse", true, "k").unwrap());
-        assert_ne!(*a, *sealing_key(b"correct horse", true, "k2").unwrap());
-        assert!(sealing_key(b"short", true, "k").is_err());
-        assert!(sealing_key(&[1u8; 31], false, "k").is_err());
-        assert_eq!(*sealing_key(&[1u8; 32], false, "k").unwrap(), [1u8; 32]);
+        let a = derive_key(b"correct horse", "k").unwrap();
+        assert_eq!(*a, *derive_key(b"correct horse", "k").unwrap());
+        assert_ne!(*a, *derive_key(b"correct horse", "k2").unwrap());
+        let sealing = |secret: &[u8], passphrase| {
+            Sealing::new(Zeroizing::new(secret.to_vec()), passphrase, "k")
+        };
+        assert!(sealing(b"short", true).is_err());
+        assert!(sealing(&[1u8; 31], false).is_err());
+        assert_eq!(
+            **sealing(&[1u8; 32], false).unwrap().key.get().unwrap(),
+            [1u8; 32]
+        );
     }
 }

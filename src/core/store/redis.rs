@@ -446,20 +446,12 @@ impl Store for RedisStore {
             let mut cmd = redis::pipe();
             cmd.cmd("GET").arg(&self.lock_key);
             cmd.cmd("PTTL").arg(&self.lock_key);
-            let (mut c, generation, _) = self.shared.connection().await?;
-            let answer = tokio::time::timeout(self.timeout, cmd.query_async(&mut c)).await;
-            let (value, ttl): (Option<String>, i64) = match answer {
-                Ok(Ok(v)) => v,
-                Ok(Err(e)) if wrong_type(&e) => {
+            let (value, ttl): (Option<String>, i64) = match self.run(&cmd).await {
+                Ok(answer) => answer,
+                Err(e) if e.0 == WRONG_TYPE => {
                     return Ok(Held::Stuck("the lock key holds another type of value"))
                 }
-                Ok(Err(e)) => {
-                    if lost(&e) {
-                        self.shared.broken(generation).await;
-                    }
-                    return Err(failure(&e));
-                }
-                Err(_) => return Err(StoreError("Redis did not answer in time".into())),
+                Err(e) => return Err(e),
             };
             Ok(match (value, ttl) {
                 (None, _) => Held::Free,
