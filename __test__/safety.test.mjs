@@ -4,38 +4,17 @@
 // other listeners interfere with. Crash-prone scenarios run in a child process, several
 // times, and the assertions are on its exit signal, status and output.
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, test } from 'node:test'
 import { addon, rejection, startSonetel, USER, PASSWORD } from './helpers/common.mjs'
+import { clean, outcome } from './helpers/child.mjs'
 
 const { createAccessToken, decodeAccessToken } = addon
 const fixture = (name) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url))
 
 /** Runs a fixture in a child process; resolves with its status, signal and output. */
-function child(name, args = [], env = {}, timeoutMs = 300_000) {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--expose-gc', fixture(name), ...args], {
-      env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    p.stdout.on('data', (d) => { stdout += d })
-    p.stderr.on('data', (d) => { stderr += d })
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs)
-    p.on('close', (status, signal) => {
-      clearTimeout(timer)
-      resolve({ status, signal, stdout, stderr })
-    })
-  })
-}
-
-/** The child exited by itself, with status 0 and no signal; returns its JSON line. */
-function clean(run, what) {
-  assert.equal(run.signal, null, `${what}: killed by ${run.signal}\n${run.stderr.slice(-2000)}`)
-  assert.equal(run.status, 0, `${what}: exit status ${run.status}\n${run.stdout.slice(-1000)}\n${run.stderr.slice(-2000)}`)
-  return JSON.parse(run.stdout.trim().split('\n').pop())
-}
+const child = (name, args = [], env = {}, timeoutMs = 300_000) =>
+  outcome(process.execPath, ['--expose-gc', fixture(name), ...args], { env: { ...process.env, ...env }, timeoutMs })
 
 function assertChurn(out, what) {
   assert.equal(out.mainFailures.length, 0, `${what}: main-thread calls failed: ${out.mainFailures}`)

@@ -1,6 +1,7 @@
 // The package as users get it: `npm pack` of the main package and of this platform's
 // binary package (staged with its binary outside the repository, as CI's `napi artifacts`
-// would), both installed into a fresh project. Used by test:package and test:runtimes.
+// would), both installed into a fresh project. Used by test:package, test:runtimes and
+// test:arm64.
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
@@ -15,23 +16,36 @@ export function platformPackage() {
   const binary = fs.readdirSync(root).find((f) => /^sonetel-auth\..+\.node$/.test(f))
   assert.ok(binary, 'build the addon first (npm run build)')
   const platform = binary.split('.')[1]
-  return { binary, dir: path.join(root, 'npm', platform), name: `sonetel-auth-${platform}` }
+  return { binary, path: path.join(root, binary), dir: path.join(root, 'npm', platform), name: `sonetel-auth-${platform}` }
 }
 
-/** Packs both packages and installs them into `work`/app. Returns `{ project, tarballs }`. */
-export function installPacked(work) {
-  const plat = platformPackage()
+/**
+ * Packs both packages and installs them into `work`/app. Returns `{ project, tarballs }`.
+ * `plat` is another platform's package (as platformPackage() describes one), installed as
+ * npm installs it on that platform: an optional dependency chosen by npm's `os`, `cpu`
+ * and `libc` settings, here set to `npmPlatform` ({ os, cpu, libc }).
+ */
+export function installPacked(work, { plat = platformPackage(), npmPlatform } = {}) {
   const staged = path.join(work, 'platform')
   fs.cpSync(plat.dir, staged, { recursive: true })
-  fs.copyFileSync(path.join(root, plat.binary), path.join(staged, plat.binary))
+  fs.copyFileSync(plat.path, path.join(staged, plat.binary))
   const packDir = path.join(work, 'tarballs')
   fs.mkdirSync(packDir)
   const pack = (cwd) => JSON.parse(sh('npm', ['pack', '--json', '--pack-destination', packDir], { cwd }))[0]
   const tarballs = { main: pack(root), platform: pack(staged) }
   const project = path.join(work, 'app')
   fs.mkdirSync(project)
-  fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }))
-  sh('npm', ['install', '--no-audit', '--no-fund', '--omit=optional',
-    path.join(packDir, tarballs.main.filename), path.join(packDir, tarballs.platform.filename)], { cwd: project })
+  const tgz = (t) => path.join(packDir, t.filename)
+  if (npmPlatform) {
+    fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({
+      name: 'app', version: '1.0.0', private: true,
+      dependencies: { 'sonetel-auth': `file:${tgz(tarballs.main)}` },
+      optionalDependencies: { [plat.name]: `file:${tgz(tarballs.platform)}` },
+    }))
+    sh('npm', ['install', '--no-audit', '--no-fund', ...Object.entries(npmPlatform).map(([k, v]) => `--${k}=${v}`)], { cwd: project })
+  } else {
+    fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }))
+    sh('npm', ['install', '--no-audit', '--no-fund', '--omit=optional', tgz(tarballs.main), tgz(tarballs.platform)], { cwd: project })
+  }
   return { project, tarballs }
 }

@@ -1,0 +1,108 @@
+// npm run build:arm64: builds the aarch64-unknown-linux-gnu binary on an x86_64 Linux
+// machine, from the package registries alone, into npm/linux-arm64-gnu (the package npm
+// installs on 64-bit ARM Linux with glibc).
+//
+// The compiler is a Rust toolchain that has the aarch64 standard library: a rustup
+// toolchain with `rustup target add aarch64-unknown-linux-gnu`, or Debian's rustc-web and
+// cargo-web with libstd-rust-web-dev:arm64. The linker and C compiler (ring's C and
+// assembly) are Debian's gcc-aarch64-linux-gnu. The build has its own target directory,
+// so it never invalidates `npm run build`.
+import { execFileSync, spawnSync } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const TARGET = 'aarch64-unknown-linux-gnu'
+const root = fileURLToPath(new URL('..', import.meta.url))
+const outDir = path.join(root, 'npm', 'linux-arm64-gnu')
+const binary = path.join(outDir, 'sonetel-auth.linux-arm64-gnu.node')
+const targetDir = path.join(root, 'target', 'arm64')
+const DEBIAN = {
+  rust: ['rustc-web', 'cargo-web', 'libstd-rust-web-dev:arm64'],
+  gcc: ['gcc-aarch64-linux-gnu'],
+}
+
+function fail(message) {
+  console.error(`build:arm64: ${message}`)
+  process.exit(1)
+}
+
+const output = (cmd, args) => {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+  } catch {
+    return null
+  }
+}
+
+/** A rustc that can build for TARGET, with the cargo beside it: { rustc, cargo, version }. */
+function findRust() {
+  const candidates = [
+    // What the caller chose, then the usual `rustc` (rustup's, with the target added), then
+    // Debian's rustc-web, which installs to /usr/bin and is found even when rustup's
+    // ~/.cargo/bin comes first on PATH.
+    process.env.RUSTC && { rustc: process.env.RUSTC, cargo: process.env.CARGO ?? 'cargo' },
+    { rustc: 'rustc', cargo: 'cargo' },
+    { rustc: '/usr/bin/rustc', cargo: '/usr/bin/cargo' },
+  ].filter(Boolean)
+  for (const c of candidates) {
+    const sysroot = output(c.rustc, ['--print', 'sysroot'])
+    if (!sysroot || !fs.existsSync(path.join(sysroot, 'lib', 'rustlib', TARGET, 'lib'))) continue
+    if (!output(c.cargo, ['--version'])) continue
+    return { ...c, version: output(c.rustc, ['--version']) }
+  }
+  return null
+}
+
+if (process.platform !== 'linux' || process.arch !== 'x64') {
+  fail(`cross-builds from x86_64 Linux only (this is ${process.platform}-${process.arch}); ` +
+    'on an arm64 Linux machine, `npm run build` builds this binary natively.')
+}
+
+const rust = findRust()
+const gcc = output('aarch64-linux-gnu-gcc', ['--version']) && 'aarch64-linux-gnu-gcc'
+if (!rust || !gcc) {
+  const missing = [...(rust ? [] : DEBIAN.rust), ...(gcc ? [] : DEBIAN.gcc)]
+  fail([
+    `missing ${[!rust && `a Rust standard library for ${TARGET}`, !gcc && 'the aarch64 C compiler and linker'].filter(Boolean).join(' and ')}.`,
+    'On Debian 12 (as root):',
+    ...(rust ? [] : ['  dpkg --add-architecture arm64']),
+    '  apt-get update',
+    `  apt-get install ${missing.join(' ')}`,
+    ...(rust ? [] : [`Or, with rustup: rustup target add ${TARGET}`]),
+  ].join('\n'))
+}
+
+console.error(`build:arm64: ${rust.version} (${rust.rustc}), linker ${gcc}`)
+const started = process.hrtime.bigint()
+const napi = path.join(root, 'node_modules', '@napi-rs', 'cli', 'dist', 'cli.js')
+const envTarget = TARGET.toUpperCase().replace(/-/g, '_')
+const run = spawnSync(process.execPath, [
+  napi, 'build', '--platform', '--release', '--no-js', '--target', TARGET,
+  '--target-dir', targetDir, '--output-dir', outDir,
+  // The declarations are the same on every target; keep them out of the source tree.
+  // (napi joins this path to --output-dir, even an absolute one.)
+  '--dts', path.relative(outDir, path.join(targetDir, 'native.d.ts')),
+], {
+  cwd: root,
+  stdio: 'inherit',
+  env: {
+    ...process.env,
+    RUSTC: rust.rustc,
+    CARGO: rust.cargo,
+    [`CARGO_TARGET_${envTarget}_LINKER`]: gcc,
+    [`CC_${TARGET.replace(/-/g, '_')}`]: gcc,
+    [`AR_${TARGET.replace(/-/g, '_')}`]: 'aarch64-linux-gnu-ar',
+  },
+})
+if (run.status !== 0) fail(`napi build exited with ${run.status ?? run.signal}`)
+if (!fs.existsSync(binary)) fail(`napi build finished but ${path.relative(root, binary)} is missing`)
+
+// An ELF shared object for AArch64 (e_machine 183), or it is not what we meant to build.
+const head = Buffer.alloc(20)
+const fd = fs.openSync(binary, 'r')
+fs.readSync(fd, head, 0, 20, 0)
+fs.closeSync(fd)
+if (head.toString('latin1', 1, 4) !== 'ELF' || head.readUInt16LE(18) !== 183) fail(`${binary} is not an AArch64 ELF file`)
+const seconds = Number(process.hrtime.bigint() - started) / 1e9
+console.error(`build:arm64: ${path.relative(root, binary)} (${fs.statSync(binary).size} bytes) in ${seconds.toFixed(1)} s`)
