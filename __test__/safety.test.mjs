@@ -14,7 +14,7 @@ const fixture = (name) => fileURLToPath(new URL(`./fixtures/${name}`, import.met
 
 /** Runs a fixture in a child process; resolves with its status, signal and output. */
 const child = (name, args = [], env = {}, timeoutMs = 300_000) =>
-  outcome(process.execPath, ['--expose-gc', fixture(name), ...args], { env: { ...process.env, ...env }, timeoutMs })
+  outcome(process.execPath, ['--expose-gc', fixture(name), ...args], { env: { ...process.env, SONETEL_AUTH_UNDER_TEST: '', ...env }, timeoutMs })
 
 function assertChurn(out, what) {
   assert.equal(out.mainFailures.length, 0, `${what}: main-thread calls failed: ${out.mainFailures}`)

@@ -35,23 +35,43 @@ const output = (cmd, args) => {
   }
 }
 
-/** A rustc that can build for TARGET, with the cargo beside it: { rustc, cargo, version }. */
+// The oldest Rust that builds this crate (Cargo.toml's rust-version).
+const MIN_RUST = /^rust-version\s*=\s*"([\d.]+)"/m.exec(fs.readFileSync(path.join(root, 'Cargo.toml'), 'utf8'))[1]
+const atLeast = (version, min) => {
+  const [a, b] = [version, min].map((v) => v.split('.').map(Number))
+  for (let i = 0; i < 3; i++) if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) > (b[i] ?? 0)
+  return true
+}
+
+/**
+ * A rustc that can build for TARGET, with the cargo beside it. Returns { rustc, cargo,
+ * version } or { problem } saying what the best candidate lacked.
+ */
 function findRust() {
-  const candidates = [
-    // What the caller chose, then the usual `rustc` (rustup's, with the target added), then
-    // Debian's rustc-web, which installs to /usr/bin and is found even when rustup's
-    // ~/.cargo/bin comes first on PATH.
-    process.env.RUSTC && { rustc: process.env.RUSTC, cargo: process.env.CARGO ?? 'cargo' },
-    { rustc: 'rustc', cargo: 'cargo' },
-    { rustc: '/usr/bin/rustc', cargo: '/usr/bin/cargo' },
-  ].filter(Boolean)
+  // What the caller chose, and only that; else the usual `rustc` (rustup's, with the target
+  // added), then Debian's rustc-web, which installs to /usr/bin and is found even when
+  // rustup's ~/.cargo/bin comes first on PATH.
+  const candidates = process.env.RUSTC
+    ? [{ rustc: process.env.RUSTC, cargo: process.env.CARGO ?? 'cargo' }]
+    : [{ rustc: 'rustc', cargo: 'cargo' }, { rustc: '/usr/bin/rustc', cargo: '/usr/bin/cargo' }]
+  let problem = `no Rust standard library for ${TARGET}`
   for (const c of candidates) {
     const sysroot = output(c.rustc, ['--print', 'sysroot'])
     if (!sysroot || !fs.existsSync(path.join(sysroot, 'lib', 'rustlib', TARGET, 'lib'))) continue
-    if (!output(c.cargo, ['--version'])) continue
-    return { ...c, version: output(c.rustc, ['--version']) }
+    const version = output(c.rustc, ['--version'])
+    const number = /^rustc (\d+\.\d+\.\d+)/.exec(version ?? '')?.[1]
+    if (!number || !atLeast(number, MIN_RUST)) {
+      problem = `${c.rustc} is ${version}, and this crate needs Rust ${MIN_RUST} or newer ` +
+        "(Debian 12's rustc-web is 1.96 in bookworm-security, 1.85 in bookworm)"
+      continue
+    }
+    if (!output(c.cargo, ['--version'])) {
+      problem = `${c.rustc} can build for ${TARGET}, but there is no ${c.cargo} beside it`
+      continue
+    }
+    return { ...c, version }
   }
-  return null
+  return { problem: process.env.RUSTC ? `RUSTC=${process.env.RUSTC}: ${problem}` : problem }
 }
 
 if (process.platform !== 'linux' || process.arch !== 'x64') {
@@ -61,16 +81,26 @@ if (process.platform !== 'linux' || process.arch !== 'x64') {
 
 const rust = findRust()
 const gcc = output('aarch64-linux-gnu-gcc', ['--version']) && 'aarch64-linux-gnu-gcc'
-if (!rust || !gcc) {
-  const missing = [...(rust ? [] : DEBIAN.rust), ...(gcc ? [] : DEBIAN.gcc)]
+if (rust.problem || !gcc) {
+  const missing = [...(rust.problem ? DEBIAN.rust : []), ...(gcc ? [] : DEBIAN.gcc)]
   fail([
-    `missing ${[!rust && `a Rust standard library for ${TARGET}`, !gcc && 'the aarch64 C compiler and linker'].filter(Boolean).join(' and ')}.`,
+    `${[rust.problem, !gcc && 'no aarch64 C compiler and linker (aarch64-linux-gnu-gcc)'].filter(Boolean).join('; ')}.`,
     'On Debian 12 (as root):',
-    ...(rust ? [] : ['  dpkg --add-architecture arm64']),
+    ...(rust.problem ? ['  dpkg --add-architecture arm64'] : []),
     '  apt-get update',
     `  apt-get install ${missing.join(' ')}`,
-    ...(rust ? [] : [`Or, with rustup: rustup target add ${TARGET}`]),
+    ...(rust.problem ? [`Or, with rustup: rustup target add ${TARGET}`] : []),
+    ...(rust.problem && process.env.RUSTC ? ['Or unset RUSTC, and a Rust that has it is looked for.'] : []),
   ].join('\n'))
+}
+
+// Flags meant for this machine's builds (RUSTFLAGS="-C target-cpu=native", CFLAGS="-march=…")
+// are wrong for an ARM target; the target's own variables are the place for arm64 flags.
+const hostOnly = ['RUSTFLAGS', 'CARGO_ENCODED_RUSTFLAGS', 'CARGO_BUILD_RUSTFLAGS', 'CFLAGS', 'CXXFLAGS']
+const env = { ...process.env }
+for (const name of hostOnly.filter((n) => env[n] !== undefined)) {
+  console.error(`build:arm64: ignoring ${name} (for arm64 flags set CARGO_TARGET_${TARGET.toUpperCase().replace(/-/g, '_')}_RUSTFLAGS or CFLAGS_${TARGET.replace(/-/g, '_')})`)
+  delete env[name]
 }
 
 console.error(`build:arm64: ${rust.version} (${rust.rustc}), linker ${gcc}`)
@@ -87,7 +117,7 @@ const run = spawnSync(process.execPath, [
   cwd: root,
   stdio: 'inherit',
   env: {
-    ...process.env,
+    ...env,
     RUSTC: rust.rustc,
     CARGO: rust.cargo,
     [`CARGO_TARGET_${envTarget}_LINKER`]: gcc,

@@ -22,8 +22,9 @@ export function platformPackage() {
 /**
  * Packs both packages and installs them into `work`/app. Returns `{ project, tarballs }`.
  * `plat` is another platform's package (as platformPackage() describes one), installed as
- * npm installs it on that platform: an optional dependency chosen by npm's `os`, `cpu`
- * and `libc` settings, here set to `npmPlatform` ({ os, cpu, libc }).
+ * npm installs it on that platform: one of the seven platform packages, all optional
+ * dependencies, chosen by npm's `os`, `cpu` and `libc` settings, here set to
+ * `npmPlatform` ({ os, cpu, libc }).
  */
 export function installPacked(work, { plat = platformPackage(), npmPlatform } = {}) {
   const staged = path.join(work, 'platform')
@@ -37,10 +38,17 @@ export function installPacked(work, { plat = platformPackage(), npmPlatform } = 
   fs.mkdirSync(project)
   const tgz = (t) => path.join(packDir, t.filename)
   if (npmPlatform) {
+    // Every platform package as an optional dependency, as `napi pre-publish` lists them in
+    // the published package; npm is to choose. The others carry no binary here.
+    const optional = { [plat.name]: `file:${tgz(tarballs.platform)}` }
+    for (const dir of fs.readdirSync(path.join(root, 'npm'))) {
+      const name = `sonetel-auth-${dir}`
+      if (name !== plat.name) optional[name] = `file:${tgz(pack(path.join(root, 'npm', dir)))}`
+    }
     fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({
       name: 'app', version: '1.0.0', private: true,
       dependencies: { 'sonetel-auth': `file:${tgz(tarballs.main)}` },
-      optionalDependencies: { [plat.name]: `file:${tgz(tarballs.platform)}` },
+      optionalDependencies: optional,
     }))
     sh('npm', ['install', '--no-audit', '--no-fund', ...Object.entries(npmPlatform).map(([k, v]) => `--${k}=${v}`)], { cwd: project })
   } else {
