@@ -11,8 +11,12 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { EM_AARCH64, elfMachine } from './elf.mjs'
 
 const TARGET = 'aarch64-unknown-linux-gnu'
+// The target as cargo's variables name it (CARGO_TARGET_<T>_LINKER) and as the cc crate's do (CC_<t>).
+const CARGO_T = TARGET.toUpperCase().replace(/-/g, '_')
+const CC_T = TARGET.replace(/-/g, '_')
 const root = fileURLToPath(new URL('..', import.meta.url))
 const outDir = path.join(root, 'npm', 'linux-arm64-gnu')
 const binary = path.join(outDir, 'sonetel-auth.linux-arm64-gnu.node')
@@ -99,14 +103,13 @@ if (rust.problem || !gcc) {
 const hostOnly = ['RUSTFLAGS', 'CARGO_ENCODED_RUSTFLAGS', 'CARGO_BUILD_RUSTFLAGS', 'CFLAGS', 'CXXFLAGS']
 const env = { ...process.env }
 for (const name of hostOnly.filter((n) => env[n] !== undefined)) {
-  console.error(`build:arm64: ignoring ${name} (for arm64 flags set CARGO_TARGET_${TARGET.toUpperCase().replace(/-/g, '_')}_RUSTFLAGS or CFLAGS_${TARGET.replace(/-/g, '_')})`)
+  console.error(`build:arm64: ignoring ${name} (for arm64 flags set CARGO_TARGET_${CARGO_T}_RUSTFLAGS or CFLAGS_${CC_T})`)
   delete env[name]
 }
 
 console.error(`build:arm64: ${rust.version} (${rust.rustc}), linker ${gcc}`)
 const started = process.hrtime.bigint()
 const napi = path.join(root, 'node_modules', '@napi-rs', 'cli', 'dist', 'cli.js')
-const envTarget = TARGET.toUpperCase().replace(/-/g, '_')
 const run = spawnSync(process.execPath, [
   napi, 'build', '--platform', '--release', '--no-js', '--target', TARGET,
   '--target-dir', targetDir, '--output-dir', outDir,
@@ -120,19 +123,14 @@ const run = spawnSync(process.execPath, [
     ...env,
     RUSTC: rust.rustc,
     CARGO: rust.cargo,
-    [`CARGO_TARGET_${envTarget}_LINKER`]: gcc,
-    [`CC_${TARGET.replace(/-/g, '_')}`]: gcc,
-    [`AR_${TARGET.replace(/-/g, '_')}`]: 'aarch64-linux-gnu-ar',
+    [`CARGO_TARGET_${CARGO_T}_LINKER`]: gcc,
+    [`CC_${CC_T}`]: gcc,
+    [`AR_${CC_T}`]: 'aarch64-linux-gnu-ar',
   },
 })
 if (run.status !== 0) fail(`napi build exited with ${run.status ?? run.signal}`)
 if (!fs.existsSync(binary)) fail(`napi build finished but ${path.relative(root, binary)} is missing`)
 
-// An ELF shared object for AArch64 (e_machine 183), or it is not what we meant to build.
-const head = Buffer.alloc(20)
-const fd = fs.openSync(binary, 'r')
-fs.readSync(fd, head, 0, 20, 0)
-fs.closeSync(fd)
-if (head.toString('latin1', 1, 4) !== 'ELF' || head.readUInt16LE(18) !== 183) fail(`${binary} is not an AArch64 ELF file`)
+if (elfMachine(binary) !== EM_AARCH64) fail(`${binary} is not an AArch64 ELF file`)
 const seconds = Number(process.hrtime.bigint() - started) / 1e9
 console.error(`build:arm64: ${path.relative(root, binary)} (${fs.statSync(binary).size} bytes) in ${seconds.toFixed(1)} s`)

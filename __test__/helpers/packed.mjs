@@ -11,12 +11,20 @@ import { fileURLToPath } from 'node:url'
 export const root = fileURLToPath(new URL('../..', import.meta.url))
 export const sh = (cmd, args, opts = {}) => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...opts })
 
-/** The binary built for this machine, and the npm/<platform> package it belongs in. */
-export function platformPackage() {
-  const binary = fs.readdirSync(root).find((f) => /^sonetel-auth\..+\.node$/.test(f))
-  assert.ok(binary, 'build the addon first (npm run build)')
-  const platform = binary.split('.')[1]
-  return { binary, path: path.join(root, binary), dir: path.join(root, 'npm', platform), name: `sonetel-auth-${platform}` }
+/**
+ * A binary and the npm/<platform> package it belongs in: by default the one `npm run build`
+ * made for this machine, in the repository's root; for another `platform`, the one in its
+ * package folder (where `npm run build:arm64` puts it).
+ */
+export function platformPackage(platform) {
+  const built = !platform && fs.readdirSync(root).find((f) => /^sonetel-auth\..+\.node$/.test(f))
+  if (!platform) {
+    assert.ok(built, 'build the addon first (npm run build)')
+    platform = built.split('.')[1]
+  }
+  const binary = `sonetel-auth.${platform}.node`
+  const dir = path.join(root, 'npm', platform)
+  return { binary, path: path.join(built ? root : dir, binary), dir, name: `sonetel-auth-${platform}` }
 }
 
 /**

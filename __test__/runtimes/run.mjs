@@ -12,6 +12,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { createRequire } from 'node:module'
 import { after, before, describe, test } from 'node:test'
+import { childEnv } from '../helpers/child.mjs'
 import { installPacked, root, sh } from '../helpers/packed.mjs'
 
 const require = createRequire(import.meta.url)
@@ -59,13 +60,6 @@ function run(runtime, args, env = {}) {
   return r
 }
 
-/** This environment without NODE_TEST_CONTEXT, which would make a child `node --test`
- * report to this runner instead of printing, and without NODE_DEBUG. */
-function ownEnv() {
-  const { NODE_TEST_CONTEXT, NODE_DEBUG, ...env } = process.env
-  return env
-}
-
 const version = (runtime) => spawnSync(bin[runtime], ['--version'], { encoding: 'utf8' }).stdout.trim().split('\n')[0]
 
 for (const runtime of ['bun', 'deno']) {
@@ -90,7 +84,7 @@ for (const runtime of ['bun', 'deno']) {
 for (const runtime of ['node22', 'node24']) {
   test(`${runtime}: the package's own test suite passes`, { skip, timeout: 900_000 }, (t) => {
     const r = spawnSync(bin[runtime], ['--test', '--test-reporter=tap', '--test-timeout=300000'], {
-      cwd: root, encoding: 'utf8', timeout: 900_000, env: ownEnv(),
+      cwd: root, encoding: 'utf8', timeout: 900_000, env: childEnv(),
     })
     const count = (name) => Number(new RegExp(`^# ${name} (\\d+)$`, 'm').exec(r.stdout)?.[1] ?? NaN)
     const failures = r.stdout.split('\n').filter((l) => /^\s*not ok/.test(l)).join('\n')
