@@ -83,6 +83,38 @@ export type SonetelAuthErrorCode =
  */
 export interface SonetelArgumentError extends TypeError {
   readonly code: 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE'
+  /** What `JSON.stringify(err)` gives: see {@link SonetelErrorJson}. */
+  toJSON(): SonetelErrorJson
+}
+
+/**
+ * What `JSON.stringify(err)` gives for every error of this package, as loggers (pino,
+ * winston, log shippers) serialise errors: its name, code and message, the properties
+ * of its kind, the request a `manager.api()`/`manager.fetch()` call made, and the
+ * cause's name and code (`ECONNREFUSED`, …). Never a password, a refresh token or an
+ * access token; never the stack.
+ *
+ * @example
+ * ```ts
+ * const err = await createAccessToken('me@example.com', password).catch((e: unknown) => e)
+ * if (isSonetelAuthError(err)) console.log(JSON.stringify(err)) // {"name":"SonetelAuthError","code":"ERR_SONETEL_NETWORK","message":"…","cause":{"name":"Error","code":"ECONNREFUSED","syscall":"connect"}}
+ * ```
+ */
+export interface SonetelErrorJson {
+  name: string
+  code: SonetelAuthErrorCode
+  message: string
+  status?: number
+  error?: string
+  error_description?: string
+  retryAfterMs?: number
+  body?: string
+  apiCode?: string
+  detail?: string
+  endpoint?: 'token' | 'api'
+  method?: string
+  path?: string
+  cause?: { name?: string; code?: string | number; syscall?: string }
 }
 
 /**
@@ -97,6 +129,17 @@ export interface SonetelArgumentError extends TypeError {
 export interface SonetelAuthErrorBase extends Error {
   readonly name: 'SonetelAuthError'
   readonly code: Exclude<SonetelAuthErrorCode, 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ABORT_ERR'>
+  /**
+   * For a failed `manager.api()` or `manager.fetch()` call: which side failed, getting
+   * the token (`token`: the token endpoint) or the request itself (`api`).
+   */
+  readonly endpoint?: 'token' | 'api' | undefined
+  /** For a failed `manager.api()` or `manager.fetch()` call: its HTTP method. */
+  readonly method?: string | undefined
+  /** For a failed `manager.api()` or `manager.fetch()` call: its path, without the query, placeholders as written. */
+  readonly path?: string | undefined
+  /** What `JSON.stringify(err)` gives: see {@link SonetelErrorJson}. */
+  toJSON(): SonetelErrorJson
 }
 
 /**
@@ -170,6 +213,8 @@ export interface SonetelApiError extends SonetelAuthErrorBase {
   readonly apiCode?: string | undefined
   /** Sonetel's `detail`. */
   readonly detail?: string | undefined
+  /** From `Retry-After`, in ms. */
+  readonly retryAfterMs?: number | undefined
 }
 
 /**
@@ -211,7 +256,8 @@ export interface SonetelNetworkError extends SonetelAuthErrorBase {
 }
 
 /**
- * The deadline passed (`ERR_SONETEL_TIMEOUT`), the manager was closed
+ * A deadline passed (`ERR_SONETEL_TIMEOUT`: a request's `timeoutMs`, or a manager call's
+ * `timeoutMs`/`callTimeoutMs`), the manager was closed
  * (`ERR_SONETEL_CLOSED`), or a bug in this package (`ERR_SONETEL_INTERNAL`).
  *
  * @example
@@ -238,6 +284,8 @@ export interface SonetelAbortError extends Error {
   readonly code: 'ABORT_ERR'
   readonly name: 'AbortError'
   readonly cause?: unknown
+  /** What `JSON.stringify(err)` gives: see {@link SonetelErrorJson}. */
+  toJSON(): SonetelErrorJson
 }
 
 /** The package's own failures, told apart by `code`: what `instanceof SonetelAuthError` narrows to. */
@@ -352,7 +400,11 @@ export declare class TokenManager {
    * `ERR_INVALID_ARG_VALUE`, and a redirect to another origin is not followed: the
    * token goes nowhere else. On a 401 it invalidates that token and retries once with a
    * new one, when the body can be sent again (not a stream). The manager's `timeoutMs`,
-   * `proxy` and `ca` apply; so does `init.signal`. Bodies are read whole, up to 16 MiB.
+   * `proxy` and `ca` apply; so do `init.signal` and `init.timeoutMs` (the whole call's
+   * deadline, token included; default the manager's `callTimeoutMs`). No request is sent
+   * twice for a 429 or 5xx: the `Response` is yours to read. Bodies are read whole, up to
+   * 16 MiB. An error names the request (`method`, `path`) and the side that failed
+   * (`endpoint`).
    *
    * @example
    * ```ts
@@ -363,7 +415,7 @@ export declare class TokenManager {
    * })
    * ```
    */
-  fetch(input: string | URL | Request, init?: RequestInit): Promise<Response>
+  fetch(input: string | URL | Request, init?: RequestInit & { timeoutMs?: number | undefined }): Promise<Response>
   /**
    * Calls Sonetel's JSON API and resolves with the `response` member of a
    * `{"status":"success"}` answer. `{acc_id}` and `{user_id}` in the path are filled
@@ -371,7 +423,15 @@ export declare class TokenManager {
    * `ERR_SONETEL_API` (`status`, `apiCode`, `detail`), whatever its HTTP status; any
    * other non-2xx answer with `ERR_SONETEL_HTTP`. `json` is sent as the body (and makes
    * the method `POST` unless `method` says otherwise); `query` adds to the query string.
-   * A `HEAD` request resolves with `null` on a 2xx answer.
+   * A `HEAD` request resolves with `null` on a 2xx answer. Untyped (`any`) unless you
+   * give `T`, as `Response.json()` is. Any other `{placeholder}` is
+   * refused (`ERR_INVALID_ARG_VALUE`) before anything is sent.
+   *
+   * Retries: a read (`GET`, `HEAD`) answered 429 or 503 is sent again after the
+   * server's `Retry-After` (else the manager's back-off), at most `retries` times and
+   * only when the wait ends within the call's deadline; any other method is never sent
+   * twice. Every error names the request (`method`, `path`) and the side that failed
+   * (`endpoint`), and carries `retryAfterMs` when the server said when to come back.
    *
    * @example
    * ```ts
@@ -382,7 +442,23 @@ export declare class TokenManager {
    * console.log(account.account_id, session_id)
    * ```
    */
-  api<T = unknown>(path: string, options?: ApiOptions): Promise<T>
+  api<T = any>(path: string, options?: ApiOptions): Promise<T>
+  /**
+   * A manager configured from the environment, with the variable names of the
+   * `sonetel-auth` command: `SONETEL_USERNAME`, `SONETEL_PASSWORD`, `SONETEL_TOKEN_URL`,
+   * and `SONETEL_API_URL`, `SONETEL_STORE`, `SONETEL_STORE_SECRET`. An empty variable
+   * counts as unset; `options` win over the environment. Throws `ERR_INVALID_ARG_VALUE`
+   * naming the variable when the user name or password is in neither. `env` (default
+   * `process.env`) is read as own properties only. Nothing else in the package reads
+   * the environment for its options.
+   *
+   * @example
+   * ```ts
+   * const manager = TokenManager.fromEnv({ callTimeoutMs: 5_000 })
+   * const stand = TokenManager.fromEnv({}, { SONETEL_USERNAME: 'me@example.com', SONETEL_PASSWORD: 'secret' })
+   * ```
+   */
+  static fromEnv(options?: Partial<TokenManagerOptions>, env?: Record<string, string | undefined>): TokenManager
   /**
    * What `JSON.stringify(manager)` shows: no secrets, only whether a token is cached.
    *
@@ -408,7 +484,10 @@ export declare class TokenManager {
   close(): Promise<void>
   /**
    * `close()`, for `await using manager = new TokenManager(…)` (TypeScript 5.2+, with
-   * `esnext.disposable` in `lib`).
+   * `esnext.disposable` in `lib`). The method is there under the standard symbol and
+   * under `Symbol.for('nodejs.asyncDispose')` and `Symbol.for('Symbol.asyncDispose')`,
+   * the keys Node.js 20 and 22, esbuild and Babel use where a realm has no standard
+   * symbol (Jest's, Vitest's vm pools): see the README's "Testing your code".
    *
    * @example
    * ```ts
@@ -444,6 +523,12 @@ export interface ApiOptions {
   json?: unknown
   /** Cancels the call; it rejects with an `AbortError`. */
   signal?: AbortSignal | undefined
+  /**
+   * The most this call may take in all, in ms: its token, its request, retries and the
+   * waits between them. Past it the call rejects with `ERR_SONETEL_TIMEOUT`. Default
+   * the manager's `callTimeoutMs`.
+   */
+  timeoutMs?: number | undefined
 }
 
 /**
@@ -460,6 +545,12 @@ export interface CallOptions {
    * shared with other callers goes on for them.
    */
   signal?: AbortSignal | undefined
+  /**
+   * The most this call may wait for a token, in ms; past it the call rejects with
+   * `ERR_SONETEL_TIMEOUT` (a token request shared with other callers goes on for them).
+   * Default the manager's `callTimeoutMs`.
+   */
+  timeoutMs?: number | undefined
 }
 
 /**
@@ -795,8 +886,15 @@ export interface TokenManagerOptions {
   password: string | Uint8Array
   /** See `TokenRequestOptions.tokenUrl`. */
   tokenUrl?: string | undefined
-  /** See `TokenRequestOptions.timeoutMs`; applies to each attempt. */
+  /** See `TokenRequestOptions.timeoutMs`; applies to each request (each attempt). Default 10000. */
   timeoutMs?: number | undefined
+  /**
+   * The most a call (`getAccessToken`, `api`, `fetch`, …) may take in all, in ms: its
+   * token, its request, retries and the waits between them. Past it the call rejects
+   * with `ERR_SONETEL_TIMEOUT`; a token request shared with other callers goes on for
+   * them. Each call may give its own `timeoutMs`. Default 15000.
+   */
+  callTimeoutMs?: number | undefined
   /** See `TokenRequestOptions.refresh`. Default `true`. */
   refresh?: boolean | undefined
   /** See `TokenRequestOptions.ca`. */
@@ -903,7 +1001,7 @@ export interface TokenRequestOptions {
   tokenUrl?: string | undefined
   /**
    * One deadline, in milliseconds, for the whole request: connect, send and receive.
-   * Default 30000. Must be above 0 and at most 2147483647.
+   * Default 10000. Must be above 0 and at most 2147483647.
    */
   timeoutMs?: number | undefined
   /** Ask for a refresh token too (`refresh=yes`). Default `true`. */

@@ -116,7 +116,9 @@ test('errors name the flag or variable the user set, not the library option', as
 })
 
 test('an unknown flag gets the closest known one, exit 2', async () => {
-  for (const [arg, flag, hint] of [['--pasword', '--pasword', '--password'], ['--tokenurl', '--tokenurl', '--token-url'], ['--timout=5', '--timout', '--timeout'], ['--JSON', '--JSON', '--json']]) {
+  for (const [arg, flag, hint] of [['--pasword', '--pasword', '--password'], ['--tokenurl', '--tokenurl', '--token-url'], ['--timout=5', '--timout', '--timeout'], ['--JSON', '--JSON', '--json'],
+    // A flag typed short: the flag it starts, not the closest by edits (--json for --user).
+    ['--user', '--user', '--username'], ['--token', '--token', '--token-url'], ['--ver', '--ver', '--version']]) {
     const r = await run(['token', arg], { env: login })
     assert.equal(r.status, 2, arg)
     assert.equal(r.stderr, `sonetel-auth: unknown option '${flag}' (did you mean ${hint}?) (see 'sonetel-auth --help')\n`)

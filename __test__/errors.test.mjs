@@ -80,10 +80,10 @@ test('ERR_SONETEL_API: an e-mail address in the API\'s detail stays out of the m
   const m = new addon.TokenManager({ username: USER, password: PASSWORD, tokenUrl, apiUrl: server.apiUrl })
   server.failApi('USER_EXISTS', 'A user with e-mail jane.doe@example.org already exists')
   const { err } = await rejection(m.api('/account/{acc_id}'), 'ERR_SONETEL_API', { detail: 'A user with e-mail jane.doe@example.org already exists' })
-  assert.equal(err.message, 'Sonetel\'s API answered "failed" (HTTP 200, USER_EXISTS): A user with e-mail [e-mail] already exists')
+  assert.equal(err.message, 'Sonetel\'s API answered "failed" (HTTP 200, USER_EXISTS): A user with e-mail [e-mail] already exists (GET /account/{acc_id}, at the API)')
   server.failApi('owner@example.com', 'x')
   const coded = await rejection(m.api('/account/{acc_id}'), 'ERR_SONETEL_API', { apiCode: 'owner@example.com' })
-  assert.equal(coded.err.message, 'Sonetel\'s API answered "failed" (HTTP 200, [e-mail]): x')
+  assert.equal(coded.err.message, 'Sonetel\'s API answered "failed" (HTTP 200, [e-mail]): x (GET /account/{acc_id}, at the API)')
   await m.close()
 })
 

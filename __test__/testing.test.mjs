@@ -58,8 +58,9 @@ test('the API as Sonetel serves it: account, users, call-back with numbers, SIP 
     await rejection(m.api('/account/1'), 'ERR_SONETEL_API', { apiCode: 'ACCESS_DENIED' })
     // Our own tests' hooks are not there for users.
     await rejection(m.api('/test/echo'), 'ERR_SONETEL_API', { status: 404 })
-    sonetel.failApi('BUSY', 'try later', 503)
-    await rejection(m.api('/account/{acc_id}'), 'ERR_SONETEL_API', { status: 503, apiCode: 'BUSY', detail: 'try later' })
+    // (A 500, not a 503: a read answered 503 is sent again.)
+    sonetel.failApi('BUSY', 'try later', 500)
+    await rejection(m.api('/account/{acc_id}'), 'ERR_SONETEL_API', { status: 500, apiCode: 'BUSY', detail: 'try later' })
     assert.equal(sonetel.apiRequests.at(-1).path, `/account/${decodeAccessToken(await m.getAccessToken()).acc_id}`)
     assert.equal(sonetel.sent('password'), 1)
   } finally {
@@ -85,6 +86,9 @@ test('a bad fault or failApi is refused at once, and the stand-in keeps serving'
     assert.throws(() => sonetel.fault(mode, opts), { code: 'ERR_INVALID_ARG_VALUE' }, `${mode} ${JSON.stringify(opts)}`)
   }
   assert.throws(() => sonetel.failApi('X', 'y', 99), { code: 'ERR_INVALID_ARG_VALUE' })
+  for (const [mode, opts] of [['redirect', {}], ['huge', {}], ['status', { location: 'x' }], ['delay', { bytes: 1 }], ['status', { status: 600 }], ['delay', { ms: NaN }], ['bogus', {}]]) {
+    assert.throws(() => sonetel.apiFault(mode, opts), { code: 'ERR_INVALID_ARG_VALUE' }, `apiFault ${mode} ${JSON.stringify(opts)}`)
+  }
   assert.throws(() => { sonetel.accessTokenLifetime = '60' }, { code: 'ERR_INVALID_ARG_VALUE' })
   assert.equal((await createAccessToken(sonetel.username, sonetel.password, { tokenUrl: sonetel.tokenUrl })).token_type, 'bearer')
   // A delay function that throws answers at once; a path URL cannot parse is a 400.
@@ -92,6 +96,12 @@ test('a bad fault or failApi is refused at once, and the stand-in keeps serving'
   assert.equal((await createAccessToken(sonetel.username, sonetel.password, { tokenUrl: sonetel.tokenUrl })).token_type, 'bearer')
   const m = new TokenManager({ username: sonetel.username, password: sonetel.password, tokenUrl: sonetel.tokenUrl, apiUrl: sonetel.apiUrl })
   await rejection(m.api('/.//'), 'ERR_SONETEL_API', { status: 400 })
+  assert.equal((await m.api('/account/{acc_id}')).email, sonetel.username)
+  // An API fault whose delay function throws answers at once too; a closed connection is a network error.
+  sonetel.apiFault('delay', { times: 1, ms: () => { throw new Error('boom') } })
+  assert.equal((await m.api('/account/{acc_id}')).email, sonetel.username)
+  sonetel.apiFault('close', { times: 1 })
+  await rejection(m.api('/account/{acc_id}', { method: 'POST' }), 'ERR_SONETEL_NETWORK', { endpoint: 'api' })
   assert.equal((await m.api('/account/{acc_id}')).email, sonetel.username)
   await m.close()
 })

@@ -29,7 +29,7 @@ Options:
   --username <email>   The account e-mail (default: SONETEL_USERNAME).
   --password-stdin     Read the password from standard input.
   --token-url <url>    The token endpoint (default: SONETEL_TOKEN_URL, else Sonetel's).
-  --timeout <ms>       Deadline for the request in milliseconds (default: 30000).
+  --timeout <ms>       Deadline for the request in milliseconds (default: 10000).
   -h, --help           Show this help.
   -v, --version        Show the version.
 

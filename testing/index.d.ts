@@ -79,6 +79,12 @@ export type StandInFault =
   | 'delay' | 'hang' | 'close' | 'stall-body' | 'reset' | 'status' | 'rate-limit' | 'redirect' | 'body' | 'huge'
 
 /**
+ * How the REST API misbehaves, as what stands before it does when it is busy or down;
+ * see {@link SonetelStandIn.apiFault}.
+ */
+export type StandInApiFault = 'delay' | 'hang' | 'close' | 'status' | 'rate-limit'
+
+/**
  * Details of a fault.
  *
  * @example
@@ -168,6 +174,23 @@ export interface SonetelStandIn {
   /** Ends every fault. */
   clearFaults(): void
   /**
+   * Makes the REST API misbehave, before it checks the token (as a gateway in front of
+   * it would): `delay` (`ms`, or `until` a promise settles), `hang` (never answers), `close` (drops the connection),
+   * `status` (default 503) and `rate-limit` (429), each with a JSON failure body (or
+   * `body`) and `retryAfter` as a `Retry-After` header. Faults queue up in order; each
+   * request they answer is in `apiRequests` too.
+   *
+   * @example
+   * ```ts
+   * import { startSonetel } from 'sonetel-auth/testing'
+   * const sonetel = await startSonetel()
+   * sonetel.apiFault('rate-limit', { retryAfter: 1, times: 1 }) // one 429, then normal answers
+   * ```
+   */
+  apiFault(mode: StandInApiFault, options?: Omit<StandInFaultOptions, 'location' | 'bytes'>): this
+  /** Ends every API fault. */
+  clearApiFaults(): void
+  /**
    * The next authorised API request is answered `{"status":"failed","response":{code,detail}}`
    * with HTTP `status` (default 200, as Sonetel answers most failures).
    */
@@ -178,7 +201,7 @@ export interface SonetelStandIn {
   revokeRefreshTokens(): void
   /** Closes every open connection to the stand-ins, as a server restart would. */
   dropConnections(): void
-  /** Forgets the requests received and the counts, and ends every fault. */
+  /** Forgets the requests received and the counts, and ends every fault (the API's too). */
   reset(): void
   /** Stops both servers. */
   close(): Promise<void>

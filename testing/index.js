@@ -15,6 +15,10 @@ const TEST_HOOKS = Symbol.for('sonetel-auth.testing.hooks')
 const [DEFAULT_USERNAME, DEFAULT_PASSWORD] = Object.entries(DEFAULT_USERS)[0]
 const OPTIONS = ['username', 'password', 'users', 'accessTokenLifetime', 'refreshTokenLifetime', 'clockOffset', 'rotateRefreshTokens', 'https', 'cert', 'key']
 const FAULTS = ['delay', 'hang', 'close', 'stall-body', 'reset', 'status', 'rate-limit', 'redirect', 'body', 'huge']
+const API_FAULTS = ['delay', 'hang', 'close', 'status', 'rate-limit']
+// `await using` looks the method up by the standard symbol, or where a realm lacks it by
+// Node's (`nodejs.asyncDispose`) or esbuild's and Babel's (`Symbol.asyncDispose`).
+const DISPOSE_KEYS = [...new Set([Symbol.asyncDispose, Symbol.for('nodejs.asyncDispose'), Symbol.for('Symbol.asyncDispose')])].filter((k) => typeof k === 'symbol')
 
 function fail(message) {
   const error = new TypeError(message)
@@ -170,6 +174,16 @@ async function startSonetel(options = {}) {
       return standIn
     },
     clearFaults: () => tokens.clearFaults(),
+    apiFault(mode, opts = {}) {
+      if (!API_FAULTS.includes(mode)) throw fail(`apiFault(mode): ${mode} is not an API fault (known: ${API_FAULTS.join(', ')})`)
+      const checked = checkFault(opts)
+      for (const name of ['location', 'bytes']) {
+        if (checked[name] !== undefined) throw fail(`apiFault(mode, options): ${name} is for the token endpoint's faults only`)
+      }
+      api.fault(mode, checked)
+      return standIn
+    },
+    clearApiFaults: () => api.clearFaults(),
     failApi(code, detail = '', status = 200) {
       if (typeof code !== 'string' || typeof detail !== 'string') throw fail('failApi(code, detail, status): code and detail must be strings')
       if (!httpStatus(status)) throw fail('failApi(code, detail, status): status must be an HTTP status, 200 to 599')
@@ -190,9 +204,9 @@ async function startSonetel(options = {}) {
       closing ??= Promise.all([tokens.close(), api.close()]).then(() => undefined)
       return closing
     },
-    [Symbol.asyncDispose ?? Symbol.for('Symbol.asyncDispose')]() {
-      return standIn.close()
-    },
+  }
+  for (const key of DISPOSE_KEYS) {
+    Object.defineProperty(standIn, key, { value: () => standIn.close(), writable: true, configurable: true, enumerable: false })
   }
   return standIn
 }

@@ -7,6 +7,7 @@
 const crypto = require('node:crypto')
 const http = require('node:http')
 const https = require('node:https')
+const { connectionFault } = require('./sonetel-server.js')
 
 /** A phone number as Sonetel takes it: E.164, the leading `+` optional. */
 const PHONE = /^\+?[1-9]\d{5,14}$/
@@ -21,6 +22,8 @@ const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/
 async function startSonetelApi({ tokens, tls, testHooks = false }) {
   const state = { requests: [], failNext: null }
   const sockets = new Set()
+  const faults = []
+  const timers = new Set()
 
   const send = (res, status, body, headers = {}) => {
     const text = JSON.stringify(body)
@@ -29,6 +32,34 @@ async function startSonetelApi({ tokens, tls, testHooks = false }) {
   }
   const success = (res, response, status = 200) => send(res, status, { status: 'success', response })
   const failed = (res, code, detail, status = 200) => send(res, status, { status: 'failed', response: { code, detail } })
+
+  /**
+   * Answers as what stands before Sonetel's API does when it is busy or down (a gateway,
+   * a load balancer): before any token check. Returns true when it took over the answer.
+   */
+  function misbehave(fault, req, res, record) {
+    if (connectionFault(fault, req, res, record, timers, serve)) return true
+    switch (fault.mode) {
+      case 'status': { // a gateway's HTML error page
+        const status = fault.status || 503
+        const headers = { 'content-type': fault.contentType || 'text/html' }
+        if (fault.retryAfter !== undefined) headers['retry-after'] = String(fault.retryAfter)
+        res.writeHead(status, headers)
+        const title = `${status} ${http.STATUS_CODES[status] || ''}`
+        res.end(fault.body ?? `<html><head><title>${title}</title></head><body><center><h1>${title}</h1></center></body></html>`)
+        return true
+      }
+      case 'rate-limit': { // a rate-limiting gateway's JSON 429
+        const headers = { 'content-type': fault.contentType || 'application/json' }
+        if (fault.retryAfter !== undefined) headers['retry-after'] = String(fault.retryAfter)
+        res.writeHead(fault.status || 429, headers)
+        res.end(fault.body ?? JSON.stringify({ error: 'too_many_requests', error_description: 'Rate limit exceeded' }))
+        return true
+      }
+      default:
+        throw new Error(`unknown API fault mode ${fault.mode}`)
+    }
+  }
 
   function serve(req, res, record) {
     let url
@@ -98,6 +129,12 @@ async function startSonetelApi({ tokens, tls, testHooks = false }) {
     req.on('end', () => {
       const record = { method: req.method, path: req.url, headers: { ...req.headers }, body: Buffer.concat(chunks).toString('utf8') }
       state.requests.push(record)
+      const fault = faults[0]
+      if (fault !== undefined && record.faulted === undefined) {
+        if (--fault.times <= 0) faults.shift()
+        record.faulted = fault.mode
+        if (misbehave(fault, req, res, record)) return
+      }
       serve(req, res, record)
     })
   }
@@ -110,9 +147,14 @@ async function startSonetelApi({ tokens, tls, testHooks = false }) {
     server,
     /** The next authorised request is answered `{"status":"failed"}` with this code and detail. */
     failWith(code, detail, status = 200) { state.failNext = { code, detail, status } },
-    reset() { state.requests.length = 0; state.failNext = null },
+    /** Switches on a fault for the next `times` requests (default: all until cleared). */
+    fault(mode, opts = {}) { faults.push({ times: Infinity, ...opts, mode }) },
+    clearFaults() { faults.length = 0 },
+    reset() { state.requests.length = 0; state.failNext = null; faults.length = 0 },
     dropConnections() { for (const s of sockets) s.destroy() },
     async close() {
+      for (const t of timers) clearTimeout(t)
+      timers.clear()
       for (const s of sockets) s.destroy()
       await new Promise((resolve) => server.close(resolve))
     },

@@ -168,27 +168,8 @@ async function startSonetelServer(options = {}) {
   /** Misbehaves as a test asked. Returns true when it took over the answer. */
   function misbehave(fault, req, res, record) {
     const html = (status, title) => `<html><head><title>${status} ${title}</title></head><body><center><h1>${status} ${title}</h1></center><hr><center>nginx</center></body></html>`
+    if (connectionFault(fault, req, res, record, timers, serve)) return true
     switch (fault.mode) {
-      case 'delay': { // ms: a number, or a function that picks one per request; or until a promise settles
-        if (fault.until !== undefined) {
-          const answer = () => { if (!res.destroyed) serve(req, res, record) }
-          Promise.resolve(fault.until).then(answer, answer)
-          return true
-        }
-        let ms = fault.ms
-        if (typeof ms === 'function') {
-          try { ms = ms(record) } catch { ms = 0 }
-        }
-        const timer = setTimeout(() => { timers.delete(timer); if (!res.destroyed) serve(req, res, record) },
-          Number.isFinite(ms) && ms >= 0 ? ms : 0)
-        timers.add(timer)
-        return true
-      }
-      case 'hang':
-        return true
-      case 'close':
-        req.socket.destroy()
-        return true
       case 'stall-body':
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' })
         res.write('{"access_token":"')
@@ -310,4 +291,40 @@ async function startSonetelServer(options = {}) {
   })
 }
 
-module.exports = { startSonetelServer, TOKEN_PATH, DEFAULT_USERS, parseBody }
+/**
+ * The faults both stand-ins share: `delay` (`serve` answers later), `hang` (nothing) and
+ * `close` (the connection dropped). Returns true when `fault` was one of them.
+ */
+function connectionFault(fault, req, res, record, timers, serve) {
+  switch (fault.mode) {
+    case 'delay':
+      delay(fault, record, timers, () => { if (!res.destroyed) serve(req, res, record) })
+      return true
+    case 'hang':
+      return true
+    case 'close':
+      req.socket.destroy()
+      return true
+    default:
+      return false
+  }
+}
+
+/**
+ * A `delay` fault: `answer()` after `fault.ms` (a number, or a function of the request
+ * that picks one), or once `fault.until` settles. Its timer is kept in `timers`, for close().
+ */
+function delay(fault, record, timers, answer) {
+  if (fault.until !== undefined) {
+    Promise.resolve(fault.until).then(answer, answer)
+    return
+  }
+  let ms = fault.ms
+  if (typeof ms === 'function') {
+    try { ms = ms(record) } catch { ms = 0 }
+  }
+  const timer = setTimeout(() => { timers.delete(timer); answer() }, Number.isFinite(ms) && ms >= 0 ? ms : 0)
+  timers.add(timer)
+}
+
+module.exports = { startSonetelServer, TOKEN_PATH, DEFAULT_USERS, parseBody, connectionFault }

@@ -17,6 +17,7 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Status};
 use napi_derive::napi;
 
+use crate::core::api::Failure;
 use crate::core::error::AuthError;
 use crate::core::manager::TokenManager;
 use crate::core::run::{guarded, CancelToken};
@@ -164,6 +165,21 @@ impl Channel {
 }
 
 impl Channel {
+    /// [`Channel::spawn`] for work whose failures say which side failed: `encode` gets
+    /// them as they are; an abort or a panic, which belong to no side, is encoded as is.
+    pub fn spawn_sided<T, F, E>(&self, id: u32, work: F, encode: E)
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, Failure>> + Send + 'static,
+        E: FnOnce(Result<T, Failure>) -> (String, Option<Vec<u8>>) + Send + 'static,
+    {
+        let work = async move { Ok::<_, AuthError>(work.await) };
+        self.spawn(id, work, move |outcome| match outcome {
+            Ok(sided) => encode(sided),
+            Err(e) => (super::outcome::error_text(&e), None),
+        });
+    }
+
     /// Runs `work` on the runtime as call `id`; what `encode` makes of its outcome is
     /// posted when it ends, an abort through `cancel` and a panic included.
     pub fn spawn<T, F, E>(&self, id: u32, work: F, encode: E)

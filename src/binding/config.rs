@@ -14,8 +14,8 @@ use super::outcome::invalid_text;
 use crate::core::api::DEFAULT_API_URL;
 use crate::core::client::{parse_api_url, RequestOptions};
 use crate::core::manager::{
-    ManagerConfig, DEFAULT_AUTH_FAILURE_COOLDOWN, DEFAULT_REFRESH_MARGIN, DEFAULT_RETRIES,
-    DEFAULT_RETRY_DELAY, DEFAULT_STORE_LEASE,
+    ManagerConfig, DEFAULT_AUTH_FAILURE_COOLDOWN, DEFAULT_CALL_TIMEOUT, DEFAULT_REFRESH_MARGIN,
+    DEFAULT_RETRIES, DEFAULT_RETRY_DELAY, DEFAULT_STORE_LEASE,
 };
 use crate::core::secret::Secret;
 use crate::core::store::{self, StoreConfig, StoreUrl};
@@ -50,6 +50,7 @@ pub struct ManagerJson {
     retries: Option<u32>,
     retry_delay_ms: Option<f64>,
     auth_failure_cooldown_ms: Option<f64>,
+    call_timeout_ms: Option<f64>,
     auto_refresh: Option<bool>,
     api_url: Option<String>,
     store: Option<String>,
@@ -188,6 +189,7 @@ impl ManagerJson {
                 auth_failure_cooldown: self
                     .auth_failure_cooldown_ms
                     .map_or(DEFAULT_AUTH_FAILURE_COOLDOWN, millis),
+                call_timeout: self.call_timeout_ms.map_or(DEFAULT_CALL_TIMEOUT, millis),
                 auto_refresh: self.auto_refresh.unwrap_or(false),
                 store,
             },

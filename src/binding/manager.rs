@@ -13,8 +13,8 @@ use serde_json::json;
 
 use super::channel::{Channel, Instance, Mailbox, Posted};
 use super::config::{credential, ManagerJson, MAX_CREDENTIAL_LEN};
-use super::outcome::{code, error_text, invalid_text, json_outcome, value_text};
-use crate::core::api::{self, ApiRequest};
+use super::outcome::{code, error_text, invalid_text, json_outcome, side_error_text, value_text};
+use crate::core::api::{self, ApiRequest, CallBudget, Side};
 use crate::core::error::AuthError;
 use crate::core::manager::{Listener, ManagerEvent, Ticket, TokenManager};
 use crate::core::token::{to_epoch_secs, TokenResponse};
@@ -102,6 +102,15 @@ fn event_text(event: &ManagerEvent, everything: bool) -> Option<String> {
             json!({ "type": "store-degraded", "reason": reason.reason(), "message": detail })
         }
         E::ApiRefused { until } => json!({ "type": "api-refused", "untilMs": epoch_ms(*until) }),
+        E::ApiRetry {
+            method,
+            path,
+            status,
+            attempt,
+            delay,
+        } => {
+            json!({ "type": "api-retry", "method": method, "path": path, "status": status, "attempt": attempt, "delayMs": delay.as_millis() as u64 })
+        }
         E::StaleServed { error } => json!({ "type": "stale-served", "code": code(error) }),
     };
     let mut text = value.to_string();
@@ -197,7 +206,13 @@ impl NativeManager {
     /// an error text now, or undefined and the outcome posted later. `known` is the id of
     /// the token the face has; `whole` asks for every field.
     #[napi(catch_unwind)]
-    pub fn token(&self, id: u32, known: f64, whole: bool) -> Option<String> {
+    pub fn token(
+        &self,
+        id: u32,
+        known: f64,
+        whole: bool,
+        timeout_ms: Option<f64>,
+    ) -> Option<String> {
         match self.core.subscribe() {
             Err(e) => Some(error_text(&e)),
             Ok(Ticket::Ready(token)) => {
@@ -206,11 +221,12 @@ impl NativeManager {
             }
             Ok(ticket) => {
                 let core = Arc::clone(&self.core);
-                self.channel
-                    .spawn(id, ticket.wait(), move |outcome| match outcome {
-                        Ok(token) => (value_text(&describe(&core, &token, whole)), None),
-                        Err(e) => (error_text(&e), None),
-                    });
+                let budget = self.budget(timeout_ms);
+                let work = async move { budget.bound(ticket.wait()).await };
+                self.channel.spawn(id, work, move |outcome| match outcome {
+                    Ok(token) => (value_text(&describe(&core, &token, whole)), None),
+                    Err(e) => (error_text(&e), None),
+                });
                 None
             }
         }
@@ -232,7 +248,9 @@ impl NativeManager {
     /// Sends one request to the API with the token, as call `id`: for `manager.api`
     /// (`envelope`) the outcome is the `response` member's JSON, for `manager.fetch` the
     /// answer's status, headers and URL (its body through `takeBody`). An error text now
-    /// for a request the core refuses; undefined when it was sent.
+    /// for a request the core refuses; undefined when it was sent. Errors say which side
+    /// failed (`endpoint`: the token or the API); `timeoutMs` bounds the whole call (the
+    /// manager's `callTimeoutMs` when absent); only `manager.api` sends a read again.
     #[napi(catch_unwind)]
     #[allow(clippy::too_many_arguments)]
     pub fn send(
@@ -245,6 +263,7 @@ impl NativeManager {
         body: Option<Buffer>,
         replayable: bool,
         follow: bool,
+        timeout_ms: Option<f64>,
     ) -> Option<String> {
         let what = if envelope {
             "path"
@@ -258,43 +277,55 @@ impl NativeManager {
             Err(reason) => return Some(invalid_text(what, &reason)),
         };
         let (core, options) = (Arc::clone(&self.core), self.core.request_options().clone());
+        let budget = self.budget(timeout_ms);
         if envelope {
             // A HEAD answer has no body to hold an envelope: its status says it all.
             let head = request.method == reqwest::Method::HEAD;
             let work = async move {
-                let response = api::fetch(core, options, request).await?;
+                let response = api::fetch(core, options, request, budget, true).await?;
                 if head && (200..300).contains(&response.status) {
                     return Ok("null".to_owned());
                 }
-                api::envelope(&response)
+                api::envelope(&response).map_err(|e| (Side::Api, e))
             };
-            self.channel.spawn(id, work, json_outcome);
+            self.channel.spawn_sided(id, work, |outcome| match outcome {
+                Ok(json) => (value_text(&json), None),
+                Err((side, e)) => (side_error_text(side, &e), None),
+            });
         } else {
-            self.channel
-                .spawn(id, api::fetch(core, options, request), |outcome| {
-                    match outcome {
-                        Ok(mut response) => {
-                            response.url.set_fragment(None);
-                            // Header bytes as Latin-1, as fetch reads them.
-                            let headers: Vec<(&str, String)> = response
-                                .headers
-                                .iter()
-                                .map(|(n, v)| (n.as_str(), v.as_bytes().iter().map(|&b| char::from(b)).collect()))
-                                .collect();
-                            let meta = json!({
-                                "status": response.status,
-                                "statusText": StatusCode::from_u16(response.status).ok().and_then(|s| s.canonical_reason()).unwrap_or(""),
-                                "headers": headers,
-                                "url": response.url.as_str(),
-                                "redirected": response.redirected,
-                            });
-                            (value_text(&meta.to_string()), Some(std::mem::take(&mut response.body)))
-                        }
-                        Err(e) => (error_text(&e), None),
-                    }
-                });
+            let work = api::fetch(core, options, request, budget, false);
+            self.channel.spawn_sided(id, work, |outcome| match outcome {
+                Ok(mut response) => {
+                    response.url.set_fragment(None);
+                    // Header bytes as Latin-1, as fetch reads them.
+                    let headers: Vec<(&str, String)> = response
+                        .headers
+                        .iter()
+                        .map(|(n, v)| (n.as_str(), v.as_bytes().iter().map(|&b| char::from(b)).collect()))
+                        .collect();
+                    let meta = json!({
+                        "status": response.status,
+                        "statusText": StatusCode::from_u16(response.status).ok().and_then(|s| s.canonical_reason()).unwrap_or(""),
+                        "headers": headers,
+                        "url": response.url.as_str(),
+                        "redirected": response.redirected,
+                    });
+                    (value_text(&meta.to_string()), Some(std::mem::take(&mut response.body)))
+                }
+                Err((side, e)) => (side_error_text(side, &e), None),
+            });
         }
         None
+    }
+
+    /// A call's budget: `timeout_ms`, or the manager's `callTimeoutMs`.
+    fn budget(&self, timeout_ms: Option<f64>) -> CallBudget {
+        let timeout = timeout_ms
+            .filter(|ms| *ms > 0.0)
+            .map_or(self.core.call_timeout(), |ms| {
+                Duration::from_secs_f64(ms / 1000.0)
+            });
+        CallBudget::starting_now(timeout)
     }
 
     /// Closes the manager; the call `id` settles once its work has ended.

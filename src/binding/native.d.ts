@@ -25,7 +25,7 @@ export declare class NativeManager {
    * an error text now, or undefined and the outcome posted later. `known` is the id of
    * the token the face has; `whole` asks for every field.
    */
-  token(id: number, known: number, whole: boolean): string | null
+  token(id: number, known: number, whole: boolean, timeoutMs?: number | undefined | null): string | null
   /** The descriptor of the current token, if there is one to use, without fetching. */
   current(): string | null
   /** Drops the current token (only if it is `stale`, when given). */
@@ -34,9 +34,11 @@ export declare class NativeManager {
    * Sends one request to the API with the token, as call `id`: for `manager.api`
    * (`envelope`) the outcome is the `response` member's JSON, for `manager.fetch` the
    * answer's status, headers and URL (its body through `takeBody`). An error text now
-   * for a request the core refuses; undefined when it was sent.
+   * for a request the core refuses; undefined when it was sent. Errors say which side
+   * failed (`endpoint`: the token or the API); `timeoutMs` bounds the whole call (the
+   * manager's `callTimeoutMs` when absent); only `manager.api` sends a read again.
    */
-  send(id: number, envelope: boolean, method: string, url: string, headers: Array<string>, body: Buffer | undefined | null, replayable: boolean, follow: boolean): string | null
+  send(id: number, envelope: boolean, method: string, url: string, headers: Array<string>, body: Buffer | undefined | null, replayable: boolean, follow: boolean, timeoutMs?: number | undefined | null): string | null
   /** Closes the manager; the call `id` settles once its work has ended. */
   close(id: number): void
 }

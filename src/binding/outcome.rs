@@ -4,6 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::core::api::Side;
 use crate::core::error::{AuthError, Invalid, NetworkError};
 
 /// A value: `v` and its JSON text.
@@ -21,7 +22,7 @@ pub fn code(e: &AuthError) -> &'static str {
         AuthError::Http { .. } => "ERR_SONETEL_HTTP",
         AuthError::Response { .. } => "ERR_SONETEL_RESPONSE",
         AuthError::Api { .. } => "ERR_SONETEL_API",
-        AuthError::Timeout { .. } => "ERR_SONETEL_TIMEOUT",
+        AuthError::Timeout { .. } | AuthError::Deadline { .. } => "ERR_SONETEL_TIMEOUT",
         AuthError::Network(_) => "ERR_SONETEL_NETWORK",
         AuthError::Aborted => "ABORT_ERR",
         AuthError::Config(_) => "ERR_INVALID_ARG_VALUE",
@@ -88,6 +89,14 @@ fn network_cause(n: &NetworkError) -> Value {
 /// `e` and the descriptor of a core failure.
 pub fn error_text(e: &AuthError) -> String {
     format!("e{}", error_json(e))
+}
+
+/// `e` and the descriptor of a failed API call, with the side that failed (`endpoint`:
+/// `token` or `api`).
+pub fn side_error_text(side: Side, e: &AuthError) -> String {
+    let mut d = error_json(e);
+    d["endpoint"] = side.as_str().into();
+    format!("e{d}")
 }
 
 /// `e` and the descriptor of an argument the core refused: `what` names it as the caller

@@ -3,7 +3,9 @@
 //! as a bearer header, a 401 is answered by one new token and one retry, and Sonetel's
 //! envelope (`{"status":"success"|"failed","response":…}`) is read.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, LOCATION, USER_AGENT};
@@ -12,7 +14,7 @@ use serde_json::Value;
 
 use super::client::{self, RequestOptions};
 use super::error::{scrub, truncate_utf8, AuthError, Invalid, HTTP_BODY_EXCERPT};
-use super::manager::TokenManager;
+use super::manager::{TokenManager, MAX_RETRY_DELAY};
 use super::token::{decode_claims, TokenResponse};
 
 pub const DEFAULT_API_URL: &str = "https://public-api.sonetel.com";
@@ -160,21 +162,101 @@ fn fill_claims(url: &Url, token: &TokenResponse) -> Result<Url, AuthError> {
     Ok(filled)
 }
 
-/// Sends `request` with the manager's token. A 401 invalidates exactly that token and
-/// retries once with a new one, when the body can be sent again; a 401 on the new token
-/// too is handed back, and holds new tokens for that path for a while.
+/// Which side of a call failed: getting the token, or the API request itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Token,
+    Api,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Token => "token",
+            Side::Api => "api",
+        }
+    }
+}
+
+/// A failed call: the error, and the side it came from.
+pub type Failure = (Side, AuthError);
+
+/// How one call may spend its time: everything (the token, each request, each wait
+/// before a retry) ends by `deadline`, which is `timeout` after the call began.
+#[derive(Clone, Copy, Debug)]
+pub struct CallBudget {
+    pub deadline: Instant,
+    pub timeout: Duration,
+}
+
+impl CallBudget {
+    pub fn starting_now(timeout: Duration) -> Self {
+        CallBudget {
+            deadline: Instant::now() + timeout,
+            timeout,
+        }
+    }
+
+    /// `work`, ended with [`AuthError::Deadline`] when the budget runs out first.
+    pub async fn bound<T>(
+        &self,
+        work: impl Future<Output = Result<T, AuthError>>,
+    ) -> Result<T, AuthError> {
+        tokio::time::timeout_at(self.deadline.into(), work)
+            .await
+            .unwrap_or(Err(AuthError::Deadline {
+                timeout: self.timeout,
+            }))
+    }
+}
+
+/// Statuses after which a read is sent again: Sonetel (or what stands before it) asks
+/// for a moment.
+const RETRIED_STATUSES: [u16; 2] = [429, 503];
+
+/// Sends `request` with the manager's token, within `budget`. A 401 invalidates exactly
+/// that token and retries once with a new one, when the body can be sent again; a 401 on
+/// the new token too is handed back, and holds new tokens for that path for a while.
+/// With `retry_reads`, a GET or HEAD answered 429 or 503 is sent again after the
+/// server's `Retry-After` (else the manager's back-off), at most `retries` times and
+/// only when the wait ends before the deadline; other methods are never sent twice.
 pub async fn fetch(
     manager: Arc<TokenManager>,
     options: RequestOptions,
     request: ApiRequest,
-) -> Result<ApiResponse, AuthError> {
+    budget: CallBudget,
+    retry_reads: bool,
+) -> Result<ApiResponse, Failure> {
     let mut retried = false;
+    let mut reads_retried = 0;
+    let read = request.method == Method::GET || request.method == Method::HEAD;
     loop {
-        let token = manager.subscribe()?.wait().await?;
-        let url = fill_claims(&request.url, &token)?;
-        let response = send_following(&options, &request, url, token.clone()).await?;
+        let token = budget
+            .bound(async { manager.subscribe()?.wait().await })
+            .await
+            .map_err(|e| (Side::Token, e))?;
+        let api = |e| (Side::Api, e);
+        let url = fill_claims(&request.url, &token).map_err(api)?;
+        let response = budget
+            .bound(send_following(&options, &request, url, token.clone()))
+            .await
+            .map_err(api)?;
         if response.status != 401 {
             manager.api_accepted(&token);
+            if retry_reads && read && RETRIED_STATUSES.contains(&response.status) {
+                if let Some(wait) = retry_wait(&manager, &response, reads_retried, &budget) {
+                    reads_retried += 1;
+                    manager.api_retry(
+                        request.method.as_str(),
+                        request.url.path(),
+                        response.status,
+                        reads_retried,
+                        wait,
+                    );
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+            }
             return Ok(response);
         }
         // Whether or not this request can be sent again, the next one gets a new token;
@@ -189,6 +271,23 @@ pub async fn fetch(
         }
         return Ok(response);
     }
+}
+
+/// How long to wait before sending a read again, or None when it is not sent again:
+/// the retries are spent, or the wait the server asks for would not end in time.
+fn retry_wait(
+    manager: &TokenManager,
+    response: &ApiResponse,
+    retried: u32,
+    budget: &CallBudget,
+) -> Option<Duration> {
+    if retried >= manager.retries() {
+        return None;
+    }
+    let wait =
+        client::retry_after(&response.headers).unwrap_or_else(|| manager.retry_backoff(retried));
+    // Room for the request after the wait, too: a wait that ends at the deadline is wasted.
+    (wait <= MAX_RETRY_DELAY && Instant::now() + wait < budget.deadline).then_some(wait)
 }
 
 /// One request with its redirects: followed while they stay on the origin (with the
@@ -329,6 +428,7 @@ pub fn envelope(response: &ApiResponse) -> Result<String, AuthError> {
                 status,
                 code: text("code"),
                 detail: text("detail"),
+                retry_after: client::retry_after(&response.headers),
             })
         }
         (Some("success"), Some(v)) if (200..300).contains(&status) => Ok(v
@@ -339,7 +439,7 @@ pub fn envelope(response: &ApiResponse) -> Result<String, AuthError> {
         _ if !(200..300).contains(&status) => Err(AuthError::Http {
             status,
             body: excerpt(String::from_utf8_lossy(&response.body).into_owned()),
-            retry_after: None,
+            retry_after: client::retry_after(&response.headers),
         }),
         _ => Err(AuthError::Response {
             status,
@@ -425,7 +525,8 @@ mod tests {
             AuthError::Api {
                 status: 200,
                 code: Some("INVALID_NUMBER".into()),
-                detail: Some("bad".into())
+                detail: Some("bad".into()),
+                retry_after: None,
             }
         );
         assert!(matches!(

@@ -19,7 +19,9 @@ use super::secret::WipedBytes;
 use super::tls;
 
 pub const DEFAULT_TOKEN_URL: &str = "https://api.sonetel.com/SonetelAuth/beta/oauth/token";
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(30_000);
+/// One request's deadline: Sonetel answers in well under a second, and three tries of
+/// this (the manager's default) stay inside what a request handler can wait.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(10_000);
 /// Largest body read from the token endpoint; a token answer is a few KiB.
 pub const MAX_BODY: usize = 1024 * 1024;
 const MAX_URL_LEN: usize = 8 * 1024;
@@ -403,7 +405,7 @@ pub fn parse_api_url(raw: &str) -> Result<Url, Invalid> {
 }
 
 /// `Retry-After` as a wait from now: delta-seconds, or an HTTP date.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));

@@ -58,9 +58,13 @@ pub enum AuthError {
         status: u16,
         code: Option<String>,
         detail: Option<String>,
+        /// From a `Retry-After` header, when the server sent one we could read.
+        retry_after: Option<Duration>,
     },
-    /// The deadline passed.
+    /// One request's deadline (`timeoutMs`) passed.
     Timeout { timeout: Duration },
+    /// A whole call's deadline passed: its token, its requests and its retries together.
+    Deadline { timeout: Duration },
     /// DNS, connect, TLS, reset.
     Network(NetworkError),
     /// The caller's signal fired.
@@ -124,7 +128,7 @@ impl AuthError {
     pub fn is_transient(&self) -> bool {
         let transient_status = |s: u16| s == 408 || s == 429 || (500..600).contains(&s);
         match self {
-            AuthError::Network(_) | AuthError::Timeout { .. } => true,
+            AuthError::Network(_) | AuthError::Timeout { .. } | AuthError::Deadline { .. } => true,
             AuthError::Http { status, .. } | AuthError::Auth { status, .. } => {
                 transient_status(*status)
             }
@@ -152,9 +156,9 @@ impl AuthError {
     /// How long the server asked us to wait, or how long a cool-down has left.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            AuthError::Auth { retry_after, .. } | AuthError::Http { retry_after, .. } => {
-                *retry_after
-            }
+            AuthError::Auth { retry_after, .. }
+            | AuthError::Http { retry_after, .. }
+            | AuthError::Api { retry_after, .. } => *retry_after,
             AuthError::CoolingDown { remaining, .. } => Some(*remaining),
             _ => None,
         }
@@ -223,6 +227,7 @@ impl fmt::Display for AuthError {
                 status,
                 code,
                 detail,
+                ..
             } => {
                 write!(f, "Sonetel's API answered \"failed\" (HTTP {status}")?;
                 if let Some(code) = code {
@@ -237,6 +242,11 @@ impl fmt::Display for AuthError {
             AuthError::Timeout { timeout } => {
                 write!(f, "no complete answer within {} ms", timeout.as_millis())
             }
+            AuthError::Deadline { timeout } => write!(
+                f,
+                "the call did not finish within its {} ms deadline",
+                timeout.as_millis()
+            ),
             AuthError::Network(e) => write!(f, "network error: {}", e.message),
             AuthError::Aborted => f.write_str("The operation was aborted"),
             AuthError::Config(m) => f.write_str(m),

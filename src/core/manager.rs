@@ -23,6 +23,9 @@ pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(60);
 pub const DEFAULT_RETRIES: u32 = 2;
 pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_millis(250);
 pub const DEFAULT_AUTH_FAILURE_COOLDOWN: Duration = Duration::from_secs(5 * 60);
+/// What a call may take in all by default: well inside the 29 to 60 s after which load
+/// balancers and API gateways give up on a request handler, with room for the handler.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(15);
 /// Longest back-off between attempts, and the longest `Retry-After` we are willing to wait.
 pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 /// How long the fleet's lock is held without a renewal: what a dead or stopped holder
@@ -46,6 +49,8 @@ pub struct ManagerConfig {
     pub retries: u32,
     pub retry_delay: Duration,
     pub auth_failure_cooldown: Duration,
+    /// How long a call may take in all (see [`super::api::CallBudget`]).
+    pub call_timeout: Duration,
     /// Refresh on a timer ahead of expiry, without waiting for a call.
     pub auto_refresh: bool,
     /// Share the token with other processes through this store.
@@ -71,6 +76,14 @@ pub enum ManagerEvent {
         attempt: u32,
         delay: Duration,
         error: AuthError,
+    },
+    /// An API read answered `status` (429 or 503) is sent again after `delay`.
+    ApiRetry {
+        method: String,
+        path: String,
+        status: u16,
+        attempt: u32,
+        delay: Duration,
     },
     /// The refresh token was refused; the password grant follows.
     Fallback { error: AuthError },
@@ -290,6 +303,37 @@ impl TokenManager {
             }
             drop(store);
         }
+    }
+
+    /// How many times a transient failure is tried again.
+    pub fn retries(&self) -> u32 {
+        self.config.retries
+    }
+
+    /// How long a call (its token, requests and retries together) may take in all.
+    pub fn call_timeout(&self) -> Duration {
+        self.config.call_timeout
+    }
+
+    /// The back-off before retry `attempt` (from 0) when the server named no wait.
+    pub fn retry_backoff(&self, attempt: u32) -> Duration {
+        let base = self
+            .config
+            .retry_delay
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(MAX_RETRY_DELAY);
+        base.mul_f64(0.5 + jitter() / 2.0)
+    }
+
+    /// An API read answered 429 or 503 is sent again after `delay`.
+    pub fn api_retry(&self, method: &str, path: &str, status: u16, attempt: u32, delay: Duration) {
+        self.emit(ManagerEvent::ApiRetry {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            status,
+            attempt,
+            delay,
+        });
     }
 
     /// Whether [`TokenManager::close`] was called.
@@ -1214,12 +1258,7 @@ impl TokenManager {
     /// Exponential back-off with jitter, or the server's `Retry-After` when it is longer.
     /// None when the server asks for a longer wait than we are willing to hold a caller.
     fn backoff(&self, attempt: u32, error: &AuthError) -> Option<Duration> {
-        let base = self
-            .config
-            .retry_delay
-            .saturating_mul(1u32 << attempt.min(16))
-            .min(MAX_RETRY_DELAY);
-        let jittered = base.mul_f64(0.5 + jitter() / 2.0);
+        let jittered = self.retry_backoff(attempt);
         match error.retry_after() {
             Some(wait) if wait > MAX_RETRY_DELAY => None,
             Some(wait) => Some(jittered.max(wait)),
@@ -1350,6 +1389,7 @@ mod tests {
                 retries,
                 retry_delay: Duration::from_millis(100),
                 auth_failure_cooldown: DEFAULT_AUTH_FAILURE_COOLDOWN,
+                call_timeout: DEFAULT_CALL_TIMEOUT,
                 auto_refresh: false,
                 store: None,
             },
@@ -1481,6 +1521,7 @@ mod tests {
                 retries: 0,
                 retry_delay: DEFAULT_RETRY_DELAY,
                 auth_failure_cooldown: DEFAULT_AUTH_FAILURE_COOLDOWN,
+                call_timeout: DEFAULT_CALL_TIMEOUT,
                 auto_refresh: false,
                 store: None,
             },

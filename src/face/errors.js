@@ -51,24 +51,76 @@ class SonetelAuthError extends Error {
 }
 defineProperty(SonetelAuthError.prototype, 'name', data('SonetelAuthError', false))
 
+// The properties each code carries, as the binding sends them.
+const KIND_PROPS = ['status', 'error', 'error_description', 'retryAfterMs', 'body', 'apiCode', 'detail', 'endpoint']
+// What `toJSON` shows: the kind's properties and the request a call was making.
+const SHOWN = [...KIND_PROPS, 'method', 'path']
+
+/** A primitive own data property of `value`, else undefined (no getter runs). */
+function shownValue(value, name) {
+  try {
+    const d = Object.getOwnPropertyDescriptor(value, name)
+    const v = d === undefined ? undefined : d.value
+    return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? v : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * What `JSON.stringify(error)` gives, as loggers (pino, winston) serialise errors: name,
+ * code, message, the documented properties and the cause's name and code. The message
+ * and properties hold no secret (see `withoutUser` and the core's scrubbing); neither
+ * does this, and the stack stays out.
+ * @this {Error}
+ */
+function errorJson() {
+  const out = { name: String(this.name), code: shownValue(this, 'code'), message: String(this.message) }
+  for (const name of SHOWN) {
+    const v = shownValue(this, name)
+    if (v !== undefined) out[name] = v
+  }
+  const cause = Object.getOwnPropertyDescriptor(this, 'cause')?.value
+  if (typeof cause === 'object' && cause !== null) {
+    const shown = {}
+    try {
+      // The name is inherited (Error.prototype.name, DOMException's getter); a signal's
+      // reason may be anything, so nothing it does may escape.
+      if (typeof cause.name === 'string') shown.name = cause.name
+    } catch {
+      // Left out.
+    }
+    for (const name of ['code', 'syscall']) {
+      const v = shownValue(cause, name)
+      if (v !== undefined) shown[name] = v
+    }
+    out.cause = shown
+  }
+  return out
+}
+defineProperty(SonetelAuthError.prototype, 'toJSON', data(errorJson, false))
+
 /** @param {string} message */
 function argTypeError(message) {
-  return define(new TypeError(message), { code: 'ERR_INVALID_ARG_TYPE' })
+  return serialisable(define(new TypeError(message), { code: 'ERR_INVALID_ARG_TYPE' }))
 }
 
 /** @param {string} message */
 function argValueError(message) {
-  return define(new TypeError(message), { code: 'ERR_INVALID_ARG_VALUE' })
+  return serialisable(define(new TypeError(message), { code: 'ERR_INVALID_ARG_VALUE' }))
 }
 
 /** What a cancelled call rejects with: `cause` is the signal's reason. */
 function abortError(reason) {
   const error = new Error('The operation was aborted', reason === undefined ? undefined : bare({ cause: reason }))
-  return define(error, { code: 'ABORT_ERR', name: 'AbortError' })
+  return serialisable(define(error, { code: 'ABORT_ERR', name: 'AbortError' }))
 }
 
-// The properties each code carries, as the binding sends them.
-const KIND_PROPS = ['status', 'error', 'error_description', 'retryAfterMs', 'body', 'apiCode', 'detail']
+/** An error of a built-in class, with our `toJSON` as its own (the prototypes are not ours). */
+function serialisable(error) {
+  defineProperty(error, 'toJSON', data(errorJson, false))
+  return error
+}
 
 // Node's name for each kind of network failure the core tells apart, and the system call.
 const NETWORK_CODES = {
@@ -120,12 +172,14 @@ function withoutUser(message, user) {
 /**
  * The error for a binding's error text (`e{…}`). Its stack starts below `site` (the
  * function that makes it, by default this one); `user`, the caller's user name, is kept
- * out of its message.
+ * out of its message; `request` (`{ method, path }`) is the API request a call made,
+ * named in the message and as properties.
  * @param {string} text
  * @param {Function} [site]
  * @param {string} [user]
+ * @param {{ method: string, path: string }} [request]
  */
-function fromText(text, site = fromText, user = undefined) {
+function fromText(text, site = fromText, user = undefined, request = undefined) {
   let d
   try {
     d = parse(text.slice(1))
@@ -140,7 +194,14 @@ function fromText(text, site = fromText, user = undefined) {
     const props = Object.create(null)
     for (const name of KIND_PROPS) if (hasOwn(d, name)) props[name] = d[name]
     const cause = hasOwn(d, 'cause') && d.cause ? networkCause(d.cause) : undefined
-    error = new SonetelAuthError(withoutUser(String(d.message), user), String(d.code), props, cause)
+    let message = String(d.message)
+    if (request !== undefined) {
+      props.method = request.method
+      props.path = request.path
+      const where = props.endpoint === 'token' ? 'getting its token from the token endpoint' : 'at the API'
+      message += ` (${request.method} ${request.path}, ${where})`
+    }
+    error = new SonetelAuthError(withoutUser(message, user), String(d.code), props, cause)
   }
   if (captureStackTrace) captureStackTrace(error, site)
   return error
@@ -153,7 +214,7 @@ const SHAPES = {
   ERR_SONETEL_AUTH: { status: isNumber, error: isText, error_description: [isText], retryAfterMs: [isNumber] },
   ERR_SONETEL_HTTP: { status: isNumber, body: isText, retryAfterMs: [isNumber] },
   ERR_SONETEL_RESPONSE: { status: isNumber },
-  ERR_SONETEL_API: { status: isNumber, apiCode: [isText], detail: [isText] },
+  ERR_SONETEL_API: { status: isNumber, apiCode: [isText], detail: [isText], retryAfterMs: [isNumber] },
   ERR_SONETEL_TIMEOUT: {},
   ERR_SONETEL_NETWORK: {},
   ERR_SONETEL_INTERNAL: {},

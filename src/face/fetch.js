@@ -119,7 +119,8 @@ async function prepare(input, init, base) {
   const headers = []
   for (const [name, value] of request.headers) headers.push(name, value)
   // What an async function returns must not be a thenable through Object.prototype.
-  return bare({ url: url.href, method: request.method, headers, body, replayable: canReplay, signal, redirect: request.redirect, error: undefined, type: false, aborted: false })
+  const timeoutMs = hasOwn(own, 'timeoutMs') ? own.timeoutMs : undefined
+  return bare({ url: url.href, method: request.method, headers, body, replayable: canReplay, signal, redirect: request.redirect, timeoutMs, error: undefined, type: false, aborted: false })
 }
 
 const nullBodyStatus = (status) => status === 204 || status === 205 || status === 304

@@ -7,7 +7,7 @@
 
 const { debuglog } = require('node:util')
 const { performance } = require('node:perf_hooks')
-const { binding, channel, call, cancel, listen, forget, newId, internalText, ABORTED } = require('./native.js')
+const { engine, call, cancel, listen, forget, newId, internalText, ABORTED } = require('./native.js')
 const { SonetelAuthError, fromText, abortError, argTypeError, argValueError, bare, data } = require('./errors.js')
 const options = require('./options.js')
 const signals = require('./signals.js')
@@ -29,16 +29,25 @@ const debug = debuglog('sonetel-auth')
 
 const MANAGER_OPTIONS = [
   'username', 'password', 'tokenUrl', 'timeoutMs', 'refresh', 'ca', 'proxy', 'refreshMarginMs', 'retries',
-  'retryDelayMs', 'authFailureCooldownMs', 'autoRefresh', 'token', 'onToken', 'onEvent', 'apiUrl', 'store',
+  'retryDelayMs', 'authFailureCooldownMs', 'callTimeoutMs', 'autoRefresh', 'token', 'onToken', 'onEvent', 'apiUrl', 'store',
   'storeKey', 'storeSecret', 'storeTimeoutMs', 'storeLeaseMs',
 ]
 const MIN_LEASE_MS = 1000
 const MAX_LEASE_MS = 600_000
-const CALL_OPTIONS = ['signal']
-const API_OPTIONS = ['method', 'query', 'json', 'signal']
+const CALL_OPTIONS = ['signal', 'timeoutMs']
+const API_OPTIONS = ['method', 'query', 'json', 'signal', 'timeoutMs']
+// What the native side fills in an API path, from the token's claims.
+const PLACEHOLDERS = ['acc_id', 'user_id']
 const API_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
 const DEFAULT_API_URL = 'https://public-api.sonetel.com'
 const CLOSED = 'e{"code":"ERR_SONETEL_CLOSED","message":"the token manager is closed"}'
+
+// `await using`: Node.js 24 has the standard symbol; Node.js 20 and 22 (in their main
+// realm) and Bun use `Symbol.for('nodejs.asyncDispose')`; code compiled by esbuild
+// (Vitest, tsx) or Babel looks for `Symbol.for('Symbol.asyncDispose')` where a realm
+// (Jest's, Vitest's vm pools) has no symbol. The method stands under each.
+const DISPOSE_KEYS = [...new Set([Symbol.asyncDispose, Symbol.for('nodejs.asyncDispose'), Symbol.for('Symbol.asyncDispose')])]
+  .filter((key) => typeof key === 'symbol')
 
 // A manager nobody holds any more stops listening for its events.
 const listeners = new FinalizationRegistry(forget)
@@ -240,6 +249,8 @@ class TokenManager {
   #closing = undefined
   /** Kept out of error messages. */
   #user
+  /** The store's kind (`redis`, `rediss`, `file`), for inspect: its URL may hold a password. */
+  #store
 
   constructor(opts) {
     const fields = options.readOptions(opts, 'options', MANAGER_OPTIONS)
@@ -257,6 +268,7 @@ class TokenManager {
       retries: retries(fields.retries),
       retryDelayMs: options.millis(fields, 'retryDelayMs', 'options', false),
       authFailureCooldownMs: options.millis(fields, 'authFailureCooldownMs', 'options', false),
+      callTimeoutMs: options.millis(fields, 'callTimeoutMs', 'options', true),
       autoRefresh: options.boolean(fields, 'autoRefresh', 'options'),
       apiUrl: options.string(fields, 'apiUrl', 'options'),
       store: options.string(fields, 'store', 'options'),
@@ -279,6 +291,7 @@ class TokenManager {
     const onToken = callback(fields, 'onToken')
     const onEvent = callback(fields, 'onEvent')
     const token = stored(fields.token)
+    const { binding, channel } = engine()
     const id = newId()
     let native
     try {
@@ -295,6 +308,7 @@ class TokenManager {
     this.#id = id
     this.#apiUrl = config.apiUrl ?? DEFAULT_API_URL
     this.#user = username
+    this.#store = config.store === undefined ? null : config.store.slice(0, Math.max(0, config.store.indexOf(':')))
     const current = native.current()
     if (current != null) state.adopt(parse(current.slice(1)))
   }
@@ -306,45 +320,47 @@ class TokenManager {
     }
   }
 
-  /** The signal of a call's options; an aborted one ends the call before anything. */
-  static #signal(opts) {
-    const signal = opts === undefined ? undefined : callSignal(opts)
+  /** A call's options (`signal`, `timeoutMs`); an aborted signal ends the call before anything. */
+  static #call(opts) {
+    const fields = opts === undefined ? NO_CALL : options.readOptions(opts, 'options', CALL_OPTIONS) ?? NO_CALL
+    const signal = fields === NO_CALL ? undefined : options.signal(fields, 'options')
+    const timeoutMs = options.millis(fields, 'timeoutMs', 'options', true)
     if (signal !== undefined && signals.aborted(signal)) throw abortError(signals.reason(signal))
-    return signal
+    return { signal, timeoutMs }
   }
 
   /** @param {import('../../index').CallOptions | undefined} opts */
   async getAccessToken(opts) {
     TokenManager.#check(this, 'getAccessToken')
-    const signal = TokenManager.#signal(opts)
-    const known = this.#state.fresh() ?? await this.#token(signal, false)
+    const call = TokenManager.#call(opts)
+    const known = this.#state.fresh() ?? await this.#token(call, false)
     return known.access
   }
 
   /** @param {import('../../index').CallOptions | undefined} opts */
   async authorizationHeader(opts) {
     TokenManager.#check(this, 'authorizationHeader')
-    const signal = TokenManager.#signal(opts)
-    const known = this.#state.fresh() ?? await this.#token(signal, false)
+    const call = TokenManager.#call(opts)
+    const known = this.#state.fresh() ?? await this.#token(call, false)
     return known.header
   }
 
   /** @param {import('../../index').CallOptions | undefined} opts */
   async getToken(opts) {
     TokenManager.#check(this, 'getToken')
-    const signal = TokenManager.#signal(opts)
+    const call = TokenManager.#call(opts)
     let known = this.#state.fresh()
-    if (known === undefined || known.whole === undefined) known = await this.#token(signal, true)
+    if (known === undefined || known.whole === undefined) known = await this.#token(call, true)
     return (known.managed ??= managedToken(known))
   }
 
   /** A token from the native side: the cached one, or the fetch's. */
-  async #token(signal, whole) {
+  async #token({ signal, timeoutMs }, whole) {
     if (this.#closing !== undefined) throw closedError()
     const state = this.#state
     const known = state.latest === undefined ? -1 : state.latest.id
     const native = this.#native
-    const text = await call((id) => native.token(id, known, whole), signals.watcher(signal, 'options'), this.#calls)
+    const text = await call((id) => native.token(id, known, whole, timeoutMs), signals.watcher(signal, 'options'), this.#calls)
     if (text === ABORTED) throw abortError(signals.reason(signal))
     if (text.charCodeAt(0) !== 118) throw fromText(text, undefined, this.#user)
     return state.adopt(parse(text.slice(1)))
@@ -366,7 +382,7 @@ class TokenManager {
 
   /**
    * @param {string | URL | Request} input
-   * @param {RequestInit} [init]
+   * @param {RequestInit & { timeoutMs?: number }} [init]
    */
   async fetch(input, init) {
     TokenManager.#check(this, 'fetch')
@@ -378,16 +394,19 @@ class TokenManager {
     const { signal } = prepared
     // As the global fetch: an abort rejects with the signal's reason.
     if (prepared.aborted) throw signals.reason(signal)
+    const timeoutMs = options.millis(bare({ timeoutMs: prepared.timeoutMs }), 'timeoutMs', 'init', true)
+    const request = { method: prepared.method, path: shownPath(new URL(prepared.url)) }
     const native = this.#native
+    const { channel } = engine()
     const outcome = await call(
       (id) => native.send(id, false, prepared.method, prepared.url, prepared.headers, prepared.body ?? undefined,
-        prepared.replayable, prepared.redirect === 'follow'),
+        prepared.replayable, prepared.redirect === 'follow', timeoutMs),
       signals.watcher(signal ?? undefined, 'init'),
       this.#calls,
       (text, id) => (text.charCodeAt(0) === 118 ? bare({ text, body: channel.takeBody(id) }) : text),
     )
     if (outcome === ABORTED) throw signals.reason(signal)
-    if (typeof outcome === 'string') throw fromText(outcome, undefined, this.#user)
+    if (typeof outcome === 'string') throw fromText(outcome, undefined, this.#user, request)
     const meta = parse(outcome.text.slice(1))
     if (prepared.redirect === 'error' && [301, 302, 303, 307, 308].includes(meta.status)) {
       throw new SonetelAuthError(`Sonetel answered HTTP ${meta.status}`, 'ERR_SONETEL_HTTP', { status: meta.status, body: '' })
@@ -437,15 +456,17 @@ class TokenManager {
     }
     if (fields.query !== undefined) addQuery(url, fields.query)
     const signal = options.signal(fields, 'options')
+    const timeoutMs = options.millis(fields, 'timeoutMs', 'options', true)
+    const request = { method, path: shownPath(url) }
     if (this.#closing !== undefined) throw closedError()
     const native = this.#native
     const text = await call(
-      (id) => native.send(id, true, method, url.href, headers, body, true, true),
+      (id) => native.send(id, true, method, url.href, headers, body, true, true, timeoutMs),
       signals.watcher(signal, 'options'),
       this.#calls,
     )
     if (text === ABORTED) throw abortError(signals.reason(signal))
-    if (text.charCodeAt(0) !== 118) throw fromText(text, undefined, this.#user)
+    if (text.charCodeAt(0) !== 118) throw fromText(text, undefined, this.#user, request)
     return parse(text.slice(1))
   }
 
@@ -476,7 +497,8 @@ class TokenManager {
     return this.#closing
   }
 
-  // Node.js 20.4+ defines the symbol (and Bun and Deno do).
+  // `close()`, for `await using`; it stands under other keys too (DISPOSE_KEYS). In a
+  // realm without the standard symbol this key is the string 'undefined', removed below.
   [Symbol.asyncDispose]() {
     return this.close()
   }
@@ -487,12 +509,75 @@ class TokenManager {
     const latest = this.#state.latest
     return { cached: latest !== undefined && latest.id > this.#state.floor }
   }
+
+  /** What `util.inspect(manager)` and `console.log(manager)` show: its state, no secret. */
+  [Symbol.for('nodejs.util.inspect.custom')](depth, opts, inspect) {
+    const state = this.#state
+    const latest = state.latest
+    const cached = latest !== undefined && latest.id > state.floor && !state.closed
+    const shown = {
+      token: cached ? (this.#state.fresh() !== undefined ? 'fresh' : 'refresh due') : 'none',
+      expiresAt: cached && typeof latest.expiresAt === 'number' ? new Date(latest.expiresAt).toISOString() : null,
+      apiUrl: this.#apiUrl,
+      store: this.#store,
+      closed: this.#closing !== undefined,
+    }
+    const body = typeof inspect === 'function' ? inspect(shown, opts) : stringify(shown)
+    return `TokenManager ${body}`
+  }
+
+  /**
+   * A manager configured from the environment, with the variable names of the
+   * `sonetel-auth` command: `SONETEL_USERNAME`, `SONETEL_PASSWORD`, `SONETEL_TOKEN_URL`,
+   * and `SONETEL_API_URL`, `SONETEL_STORE`, `SONETEL_STORE_SECRET`. `opts` wins over the
+   * environment; `env` (default `process.env`) is read as own properties only.
+   * @param {Partial<import('../../index').TokenManagerOptions>} [opts]
+   * @param {Record<string, string | undefined>} [env]
+   */
+  static fromEnv(opts, env) {
+    const given = options.readOptions(opts, 'options', MANAGER_OPTIONS) ?? options.NO_FIELDS
+    const source = env === undefined ? process.env : env
+    if (typeof source !== 'object' || source === null) {
+      throw argTypeError(`env must be an object, received ${options.typeName(source)}`)
+    }
+    const merged = Object.create(null)
+    for (const [option, name] of ENVIRONMENT) {
+      if (given[option] !== undefined) continue
+      const value = ownText(source, name)
+      if (value !== undefined) merged[option] = value
+      else if (option === 'username' || option === 'password') {
+        throw argValueError(`TokenManager.fromEnv(): ${name} is not set (nor options.${option})`)
+      }
+    }
+    return new TokenManager({ ...merged, ...given })
+  }
 }
 
-function callSignal(opts) {
-  const fields = options.readOptions(opts, 'options', CALL_OPTIONS)
-  return fields === undefined ? undefined : options.signal(fields, 'options')
+// (Without the symbol, `prototype[Symbol.asyncDispose]` reads the key 'undefined'.)
+const dispose = TokenManager.prototype[Symbol.asyncDispose]
+if (typeof Symbol.asyncDispose !== 'symbol') Reflect.deleteProperty(TokenManager.prototype, 'undefined')
+for (const key of DISPOSE_KEYS) Object.defineProperty(TokenManager.prototype, key, data(dispose, false))
+
+/** The environment variables `TokenManager.fromEnv()` reads, by option. */
+const ENVIRONMENT = [
+  ['username', 'SONETEL_USERNAME'], ['password', 'SONETEL_PASSWORD'], ['tokenUrl', 'SONETEL_TOKEN_URL'],
+  ['apiUrl', 'SONETEL_API_URL'], ['store', 'SONETEL_STORE'], ['storeSecret', 'SONETEL_STORE_SECRET'],
+]
+
+/** `env[name]` when it is its own, non-empty string. */
+function ownText(env, name) {
+  let d
+  try {
+    d = Object.getOwnPropertyDescriptor(env, name)
+  } catch {
+    return undefined
+  }
+  const value = d?.value
+  return typeof value === 'string' && value !== '' ? value : undefined
 }
+
+/** A call without options. */
+const NO_CALL = options.NO_FIELDS
 
 function retries(value) {
   if (value === undefined) return undefined
@@ -530,6 +615,22 @@ function stored(token) {
     throw argValueError('options.token could not be read as JSON (a cycle, a getter that throws, or too large)')
   }
   return json
+}
+
+/**
+ * A request's path as errors show it: without its query, its placeholders as written.
+ * A placeholder the native side does not fill is refused before anything is sent: it
+ * would go to Sonetel as `%7BaccId%7D`.
+ * @param {URL} url
+ */
+function shownPath(url) {
+  const path = url.pathname.replace(/%7B/gi, '{').replace(/%7D/gi, '}')
+  for (const [, name] of path.matchAll(/\{([^{}/]*)\}/g)) {
+    if (!PLACEHOLDERS.includes(name)) {
+      throw argValueError(`path has the placeholder {${name.slice(0, 64)}}, which is not one this package fills (${PLACEHOLDERS.map((p) => `{${p}}`).join(', ')})`)
+    }
+  }
+  return path
 }
 
 /** `query`: strings, numbers and booleans (or arrays of them), added to the URL's query. */

@@ -112,10 +112,26 @@ function firstLine(e) {
   return String(e?.message ?? e).split('\n')[0]
 }
 
-const binding = load()
 // Intrinsics as they were at load: a getter on globalThis must not run inside a call.
 const { stringify } = JSON
 const NativePromise = Promise
+
+// The binary is opened at the first call, not at require: an import opens no native
+// handle (a leak detector such as Jest's --detectOpenHandles reports none) and costs nothing.
+/** @type {{ binding: typeof import('../binding/native'), channel: import('../binding/native').Channel } | undefined} */
+let opened
+
+/**
+ * The binding and this instance's completion channel, opened on first use. Throws
+ * `ERR_SONETEL_NO_BINARY` while no binary loads (each use looks again).
+ */
+function engine() {
+  if (opened === undefined) {
+    const binding = load()
+    opened = { binding, channel: new binding.Channel(deliver) }
+  }
+  return opened
+}
 
 /** What a call settles with when its signal fired first. */
 const ABORTED = Symbol('aborted')
@@ -136,8 +152,6 @@ function deliver(ids, texts) {
     }
   }
 }
-
-const channel = new binding.Channel(deliver)
 
 /** An id no call or manager holds. */
 function newId() {
@@ -209,27 +223,21 @@ function call(start, watch, group, collect) {
   })
 }
 
-// Whether the channel keeps the process alive. It is let go one turn of the event loop
-// after the last call ends, so that a caller who awaits one call and makes the next does
-// not toggle it on every call.
+// Whether the channel keeps the process alive: while calls are under way, and not a
+// moment longer. Let go at once, not on a timer: a test framework's fake timers replace
+// setImmediate and setTimeout, and a release that never runs keeps the test runner alive.
 let held = false
-let releasing = false
 
 function release() {
-  if (releasing) return
-  releasing = true
-  setImmediate(() => {
-    releasing = false
-    if (running === 0 && held) {
-      held = false
-      hold(false)
-    }
-  }).unref()
+  if (held) {
+    held = false
+    hold(false)
+  }
 }
 
 function hold(on) {
   try {
-    channel.hold(on)
+    engine().channel.hold(on)
   } catch {
     // The environment is going away.
   }
@@ -237,10 +245,10 @@ function hold(on) {
 
 function cancel(id) {
   try {
-    channel.cancel(id)
+    opened?.channel.cancel(id)
   } catch {
     // Nothing to stop.
   }
 }
 
-module.exports = { binding, channel, call, cancel, listen, forget, newId, internalText, ABORTED }
+module.exports = { engine, call, cancel, listen, forget, newId, internalText, ABORTED }

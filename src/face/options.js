@@ -56,8 +56,17 @@ function distance(a, b) {
   return row[b.length]
 }
 
-/** The name in `known` closest to `name` (case aside), if one is close enough to be a typo. */
+/**
+ * The name in `known` the caller most likely meant (case aside): the shortest one that
+ * `name` is the start of (`--user` for `--username`), else the closest by edits if one
+ * is close enough to be a typo.
+ */
 function closest(name, known) {
+  const typed = name.toLowerCase()
+  if (typed.length >= 2) {
+    const started = known.filter((k) => k.toLowerCase().startsWith(typed)).sort((a, b) => a.length - b.length)
+    if (started.length > 0) return started[0]
+  }
   let best
   let bestDistance = 4
   for (const k of known) {

@@ -1,7 +1,7 @@
 'use strict'
 // createAccessToken, refreshAccessToken and decodeAccessToken.
 
-const { binding, channel, call, ABORTED } = require('./native.js')
+const { engine, call, ABORTED } = require('./native.js')
 const { fromText, abortError, argTypeError, argValueError } = require('./errors.js')
 const options = require('./options.js')
 const signals = require('./signals.js')
@@ -17,6 +17,7 @@ function requestOptions(raw) {
 
 /** Sends a grant; resolves with the outcome's text, or ABORTED. */
 function send({ config, signal }, username, secret) {
+  const { binding, channel } = engine()
   return call((id) => binding.requestToken(channel, id, config, username, secret), signals.watcher(signal, 'options'))
 }
 
