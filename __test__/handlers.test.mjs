@@ -210,6 +210,15 @@ describe('errors in logs', () => {
     const closed = manager({ password: secretPassword })
     await closed.close()
     await add(closed.getAccessToken())
+    // A failure that is neither side's (closed mid-call) names the request alone.
+    const closing = manager()
+    await closing.getAccessToken()
+    sonetel.apiFault('hang', { times: 1 })
+    const sent = sonetel.apiRequests.length
+    const midCall = rejection(closing.api('/account/{acc_id}'), 'ERR_SONETEL_CLOSED', { message: 'the token manager is closed (GET /account/{acc_id})', endpoint: undefined })
+    for (let i = 0; i < 2000 && sonetel.apiRequests.length === sent; i++) await new Promise((resolve) => setTimeout(resolve, 5))
+    await closing.close()
+    await midCall
     assert.deepEqual(Object.keys(errors).sort(), ['ABORT_ERR', 'ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_VALUE', 'ERR_SONETEL_API', 'ERR_SONETEL_AUTH',
       'ERR_SONETEL_CLOSED', 'ERR_SONETEL_HTTP', 'ERR_SONETEL_NETWORK', 'ERR_SONETEL_RESPONSE', 'ERR_SONETEL_TIMEOUT'])
     for (const [code, err] of Object.entries(errors)) {

@@ -198,8 +198,8 @@ function fromText(text, site = fromText, user = undefined, request = undefined) 
     if (request !== undefined) {
       props.method = request.method
       props.path = request.path
-      const where = props.endpoint === 'token' ? 'getting its token from the token endpoint' : 'at the API'
-      message += ` (${request.method} ${request.path}, ${where})`
+      const where = props.endpoint === 'token' ? ', getting its token from the token endpoint' : props.endpoint === 'api' ? ', at the API' : ''
+      message += ` (${request.method} ${request.path}${where})`
     }
     error = new SonetelAuthError(withoutUser(message, user), String(d.code), props, cause)
   }
