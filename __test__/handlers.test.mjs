@@ -6,10 +6,12 @@
 import assert from 'node:assert/strict'
 import net from 'node:net'
 import { inspect } from 'node:util'
+import { createRequire } from 'node:module'
 import { after, before, beforeEach, describe, test } from 'node:test'
 import { addon, assertNoSecret, rejection, startSonetel, within, USER, PASSWORD } from './helpers/common.mjs'
 
 const { TokenManager, createAccessToken, isSonetelAuthError } = addon
+const require = createRequire(import.meta.url)
 
 let sonetel
 before(async () => {
@@ -219,8 +221,13 @@ describe('errors in logs', () => {
     for (let i = 0; i < 2000 && sonetel.apiRequests.length === sent; i++) await new Promise((resolve) => setTimeout(resolve, 5))
     await closing.close()
     await midCall
+    // A bug of ours, as a caught panic makes it (the binding's test hook).
+    const { engine, call } = require('../src/face/native.js')
+    const { fromText } = require('../src/face/errors.js')
+    const { binding, channel } = engine()
+    errors.ERR_SONETEL_INTERNAL = fromText(await call((id) => binding.panicForTesting(channel, id, 'async')))
     assert.deepEqual(Object.keys(errors).sort(), ['ABORT_ERR', 'ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_VALUE', 'ERR_SONETEL_API', 'ERR_SONETEL_AUTH',
-      'ERR_SONETEL_CLOSED', 'ERR_SONETEL_HTTP', 'ERR_SONETEL_NETWORK', 'ERR_SONETEL_RESPONSE', 'ERR_SONETEL_TIMEOUT'])
+      'ERR_SONETEL_CLOSED', 'ERR_SONETEL_HTTP', 'ERR_SONETEL_INTERNAL', 'ERR_SONETEL_NETWORK', 'ERR_SONETEL_RESPONSE', 'ERR_SONETEL_TIMEOUT'])
     for (const [code, err] of Object.entries(errors)) {
       const json = JSON.parse(JSON.stringify(err))
       assert.equal(json.code, code)
