@@ -19,8 +19,8 @@ use super::secret::WipedBytes;
 use super::tls;
 
 pub const DEFAULT_TOKEN_URL: &str = "https://api.sonetel.com/SonetelAuth/beta/oauth/token";
-/// One request's deadline: Sonetel answers in well under a second, and three tries of
-/// this (the manager's default) stay inside what a request handler can wait.
+/// One request's deadline: Sonetel answers in well under a second, and a hang costs a
+/// manager's caller this much of its whole call's deadline (`DEFAULT_CALL_TIMEOUT`).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(10_000);
 /// Largest body read from the token endpoint; a token answer is a few KiB.
 pub const MAX_BODY: usize = 1024 * 1024;
