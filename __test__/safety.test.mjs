@@ -289,3 +289,25 @@ describe('in-process', () => {
     }
   })
 })
+
+test('a polluted Object.prototype.NAPI_RS_NATIVE_LIBRARY_PATH (before require, or after it and before first use) chooses no binary', async () => {
+  const { spawnSync } = await import('node:child_process')
+  const root = fileURLToPath(new URL('..', import.meta.url))
+  for (const when of ['before', 'after']) {
+    const script = `
+      const pollute = () => { Object.prototype.NAPI_RS_NATIVE_LIBRARY_PATH = '/nonexistent/evil.node' }
+      if (${JSON.stringify(when)} === 'before') pollute()
+      const { TokenManager } = require(${JSON.stringify(root)})
+      pollute()
+      try {
+        new TokenManager({ username: 'me@example.com', password: 'x' }).close()
+        console.log('loaded the package binary')
+      } catch (e) {
+        console.log(e.code + ' ' + e.message.split('\\n')[0])
+      }`
+    const { NAPI_RS_NATIVE_LIBRARY_PATH, ...env } = process.env
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env, timeout: 60_000 })
+    assert.equal(r.status, 0, r.stderr)
+    assert.equal(r.stdout.trim(), 'loaded the package binary', `pollution ${when} require`)
+  }
+})

@@ -46,7 +46,9 @@ const notThere = (e) => e?.code === 'MODULE_NOT_FOUND' || e?.code === 'ENOENT' |
 function load() {
   const name = platformName()
   const tried = []
-  const explicit = process.env.NAPI_RS_NATIVE_LIBRARY_PATH
+  // An own property only: process.env falls back to Object.prototype, and a polluted
+  // prototype must not choose the file that is loaded into the process.
+  const explicit = Object.getOwnPropertyDescriptor(process.env, 'NAPI_RS_NATIVE_LIBRARY_PATH')?.value
   /** @type {Array<[string, () => unknown]>} */
   const attempts = explicit
     ? [[`NAPI_RS_NATIVE_LIBRARY_PATH (${explicit})`, () => openFile(explicit)]]
