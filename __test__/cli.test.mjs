@@ -124,7 +124,8 @@ test('an unknown flag gets the closest known one, exit 2', async () => {
     assert.equal(r.stderr, `sonetel-auth: unknown option '${flag}' (did you mean ${hint}?) (see 'sonetel-auth --help')\n`)
   }
   // Nothing typed after '=' or in place of a command is printed: it may be a password.
-  for (const args of [['token', '--=hunter22x'], ['token', '--pasword=hunter22x'], ['hunter22x'], ['—password=hunter22x', 'token']]) {
+  for (const args of [['token', '--=hunter22x'], ['token', '--pasword=hunter22x'], ['hunter22x'], ['—password=hunter22x', 'token'],
+    ['hunterpassword'], ['token', '--passwd:hunter22x'], ['token', '--password:hunter22x']]) {
     const r = await run(args, { env: login })
     assert.equal(r.status, 2, args.join(' '))
     assert.ok(!r.stderr.includes('hunter22x'), r.stderr)

@@ -188,3 +188,18 @@ test('close() ends open connections and requests in flight, and can be called tw
   await Promise.all([s.close(), s.close()])
   await rejection(pending, 'ERR_SONETEL_NETWORK')
 })
+
+test('the stand-ins read a request body up to 1 MiB: a larger one is answered 413 and not kept', async () => {
+  sonetel.reset()
+  const big = 'x'.repeat(3 * 1024 * 1024)
+  for (const url of [sonetel.tokenUrl, `${sonetel.apiUrl}/make-calls/call/call-back`]) {
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: big }).catch((e) => e)
+    // The connection is closed after the answer: a client may see the 413 or the close.
+    if (!(res instanceof Error)) assert.equal(res.status, 413, url)
+  }
+  assert.equal(sonetel.requests.length + sonetel.apiRequests.length, 0)
+  // A body at the cap is read and kept.
+  const res = await fetch(sonetel.tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=password&pad=' + 'y'.repeat(1024 * 1024 - 24) })
+  assert.equal(res.status, 401)
+  assert.equal(sonetel.requests.length, 1)
+})

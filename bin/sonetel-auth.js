@@ -64,7 +64,8 @@ function parse(argv) {
     let message = String(err.message).replace(/\. To specify a positional argument.*$/s, '')
     if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
       // Shown without anything after `=`: a value typed there may be a password.
-      const shown = (/'(-[^'=]*)/.exec(message)?.[1] ?? '').slice(0, 40)
+      // Nor after ':' (`--passwd:secret`).
+      const shown = (/'(-[^'=:]*)/.exec(message)?.[1] ?? '').slice(0, 40)
       const flag = shown.replace(/^-+/, '')
       const best = flag.length > 1 && closest(flag, Object.keys(OPTIONS))
       message = best ? `unknown option '${shown}' (did you mean --${best}?)` : `unknown option '${shown}'`
@@ -209,7 +210,8 @@ async function main(argv, sources) {
     const known = ['token', 'refresh', 'decode', 'help']
     if (!/^[a-z][a-z-]{0,19}$/.test(command)) throw new UsageError(`unknown command (commands: ${known.join(', ')})`)
     const best = closest(command, known)
-    throw new UsageError(best ? `unknown command ${command} (did you mean ${best}?)` : `unknown command ${command} (commands: ${known.join(', ')})`)
+    // And only when it is a typo of one: any other word may be a password typed in its place.
+    throw new UsageError(best ? `unknown command ${command} (did you mean ${best}?)` : `unknown command (commands: ${known.join(', ')})`)
   }
 }
 

@@ -7,7 +7,7 @@
 const crypto = require('node:crypto')
 const http = require('node:http')
 const https = require('node:https')
-const { connectionFault } = require('./sonetel-server.js')
+const { connectionFault, readBody } = require('./sonetel-server.js')
 
 /** A phone number as Sonetel takes it: E.164, the leading `+` optional. */
 const PHONE = /^\+?[1-9]\d{5,14}$/
@@ -124,10 +124,8 @@ async function startSonetelApi({ tokens, tls, testHooks = false }) {
   }
 
   const handle = (req, res) => {
-    const chunks = []
-    req.on('data', (c) => chunks.push(c))
-    req.on('end', () => {
-      const record = { method: req.method, path: req.url, headers: { ...req.headers }, body: Buffer.concat(chunks).toString('utf8') }
+    readBody(req, res, (body) => {
+      const record = { method: req.method, path: req.url, headers: { ...req.headers }, body: body.toString('utf8') }
       state.requests.push(record)
       const fault = faults[0]
       if (fault !== undefined && record.faulted === undefined) {

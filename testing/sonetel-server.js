@@ -225,10 +225,7 @@ async function startSonetelServer(options = {}) {
   }
 
   function handle(req, res) {
-    const chunks = []
-    req.on('data', (c) => chunks.push(c))
-    req.on('end', () => {
-      const body = Buffer.concat(chunks)
+    readBody(req, res, (body) => {
       const contentType = req.headers['content-type'] || ''
       const record = {
         method: req.method, path: req.url.split('?')[0], headers: { ...req.headers },
@@ -291,6 +288,29 @@ async function startSonetelServer(options = {}) {
   })
 }
 
+/** Largest request body either stand-in reads, as a server in front of Sonetel caps it. */
+const MAX_REQUEST_BODY = 1024 * 1024
+
+/**
+ * `then(body)` with the request's body; one over MAX_REQUEST_BODY is not kept: it is
+ * answered 413 and its connection closed, as a capped server does.
+ */
+function readBody(req, res, then) {
+  const chunks = []
+  let size = 0
+  req.on('data', (c) => {
+    const before = size
+    size += c.length
+    if (size <= MAX_REQUEST_BODY) chunks.push(c)
+    else if (before <= MAX_REQUEST_BODY) {
+      chunks.length = 0
+      res.writeHead(413, { 'content-type': 'application/json', connection: 'close' })
+      res.end(JSON.stringify({ error: 'payload_too_large', error_description: `The request body is larger than ${MAX_REQUEST_BODY} bytes` }), () => req.socket.destroy())
+    }
+  })
+  req.on('end', () => { if (size <= MAX_REQUEST_BODY) then(Buffer.concat(chunks)) })
+}
+
 /**
  * The faults both stand-ins share: `delay` (`serve` answers later), `hang` (nothing) and
  * `close` (the connection dropped). Returns true when `fault` was one of them.
@@ -327,4 +347,4 @@ function delay(fault, record, timers, answer) {
   timers.add(timer)
 }
 
-module.exports = { startSonetelServer, TOKEN_PATH, DEFAULT_USERS, parseBody, connectionFault }
+module.exports = { startSonetelServer, TOKEN_PATH, DEFAULT_USERS, MAX_REQUEST_BODY, parseBody, connectionFault, readBody }
