@@ -213,7 +213,8 @@ export interface SonetelStandIn {
  * free port. They behave as the real service does: HTTP Basic client credentials,
  * multipart and urlencoded grants, JWT access tokens with `acc_id`, `user_id` and
  * `user_name`, refresh tokens, Spring's OAuth errors, and the API's
- * `{"status","response"}` envelope with failures answered as HTTP 200. The API serves
+ * `{"status","response"}` envelope with failures answered as HTTP 200. A request body over
+ * 1 MiB is answered 413 and not kept, as a server in front of Sonetel caps it. The API serves
  * `/account/{acc_id}`, `/account/{acc_id}/phonenumbersubscription/`,
  * `/account/{acc_id}/user/` and `POST /make-calls/call/call-back`.
  *
