@@ -206,7 +206,8 @@ describe('errors in logs', () => {
     sonetel.apiFault('hang', { times: 1 })
     await add(m.api('/account/{acc_id}', { timeoutMs: 100 }))
     await add(createAccessToken(USER, secretPassword, { tokenUrl: `http://127.0.0.1:${port}/SonetelAuth/beta/oauth/token` }))
-    sonetel.failApi('DENIED', `no access for ${token.access_token}`)
+    // An API that echoes the token and the manager's own password, plain and URL-encoded.
+    sonetel.failApi('DENIED', `no access for ${token.access_token} pw ${PASSWORD} ${encodeURIComponent(PASSWORD)}`)
     await add(m.api('/account/{acc_id}'))
     await add(m.getAccessToken({ signal: AbortSignal.abort(new Error('handler gave up')) }))
     const closed = manager({ password: secretPassword })

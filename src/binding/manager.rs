@@ -282,11 +282,12 @@ impl NativeManager {
             // A HEAD answer has no body to hold an envelope: its status says it all.
             let head = request.method == reqwest::Method::HEAD;
             let work = async move {
-                let response = api::fetch(core, options, request, budget, true).await?;
+                let response =
+                    api::fetch(Arc::clone(&core), options, request, budget, true).await?;
                 if head && (200..300).contains(&response.status) {
                     return Ok("null".to_owned());
                 }
-                api::envelope(&response).map_err(|e| (Side::Api, e))
+                api::envelope(&response).map_err(|e| (Side::Api, core.redact_password(e)))
             };
             self.channel.spawn_sided(id, work, |outcome| match outcome {
                 Ok(json) => (value_text(&json), None),

@@ -184,9 +184,11 @@ impl AuthError {
                 **refusal = inner.redact(secrets);
             }
             AuthError::Http { body, .. } => scrub(body),
-            AuthError::Api {
-                detail: Some(d), ..
-            } => scrub(d),
+            AuthError::Api { code, detail, .. } => {
+                for text in [code, detail].into_iter().flatten() {
+                    scrub(text);
+                }
+            }
             AuthError::Network(NetworkError { message: m, .. })
             | AuthError::Response { reason: m, .. } => scrub(m),
             _ => {}

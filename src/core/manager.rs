@@ -305,6 +305,12 @@ impl TokenManager {
         }
     }
 
+    /// `error` without this manager's password in any text it carries: an API may echo
+    /// what it was sent.
+    pub fn redact_password(&self, error: AuthError) -> AuthError {
+        error.redact(&[self.config.password.expose()])
+    }
+
     /// How many times a transient failure is tried again.
     pub fn retries(&self) -> u32 {
         self.config.retries
