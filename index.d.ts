@@ -806,6 +806,24 @@ export interface ApiRefusedEvent {
 }
 
 /**
+ * `api()` sends a read (`GET`, `HEAD`) answered 429 or 503 again after `delayMs`
+ * (`attempt` from 1). `path` is the request's path as sent, placeholders URL-encoded.
+ *
+ * @example
+ * ```ts
+ * new TokenManager({ username, password, onEvent: (e) => { if (e.type === 'api-retry') console.warn(`${e.method} ${e.path}: ${e.status}, again in ${e.delayMs} ms`) } })
+ * ```
+ */
+export interface ApiRetryEvent {
+  type: 'api-retry'
+  method: string
+  path: string
+  status: number
+  attempt: number
+  delayMs: number
+}
+
+/**
  * The claims of a Sonetel JWT, as `decodeAccessToken` returns them. Every claim in the
  * token is present; these are the ones Sonetel uses.
  *
@@ -858,7 +876,7 @@ export interface TokenEvent {
  * const log = (e: TokenManagerEvent): void => { if (e.type === 'retry') console.warn(e.code, e.delayMs) }
  * ```
  */
-export type TokenManagerEvent = RequestEvent | TokenEvent | RetryEvent | FallbackEvent | RefusedEvent | CooldownEvent | StaleServedEvent | OnTokenFailedEvent | SharedEvent | StoreUnavailableEvent | StoreAvailableEvent | StoreDegradedEvent | ApiRefusedEvent
+export type TokenManagerEvent = RequestEvent | TokenEvent | RetryEvent | FallbackEvent | RefusedEvent | CooldownEvent | StaleServedEvent | OnTokenFailedEvent | SharedEvent | StoreUnavailableEvent | StoreAvailableEvent | StoreDegradedEvent | ApiRefusedEvent | ApiRetryEvent
 
 /**
  * Options of `new TokenManager(options)`: the credentials, every `TokenRequestOptions`

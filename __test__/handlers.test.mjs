@@ -207,8 +207,13 @@ describe('errors in logs', () => {
     await add(m.api('/account/{acc_id}', { timeoutMs: 100 }))
     await add(createAccessToken(USER, secretPassword, { tokenUrl: `http://127.0.0.1:${port}/SonetelAuth/beta/oauth/token` }))
     // An API that echoes the token and the manager's own password, plain and URL-encoded.
-    sonetel.failApi('DENIED', `no access for ${token.access_token} pw ${PASSWORD} ${encodeURIComponent(PASSWORD)}`)
+    sonetel.failApi('DENIED', `no access for ${token.access_token} pw ${PASSWORD} ${encodeURIComponent(PASSWORD)} rt ${token.refresh_token}`)
     await add(m.api('/account/{acc_id}'))
+    // An HTTP error body that echoes them, likewise.
+    sonetel.apiFault('status', { status: 502, times: 1, body: `echo ${PASSWORD} ${token.refresh_token} ${token.access_token}` })
+    const echoed = await m.api('/account/{acc_id}').catch((e) => e)
+    assert.equal(echoed.code, 'ERR_SONETEL_HTTP')
+    assertNoSecret(echoed, [PASSWORD, token.access_token, token.refresh_token])
     await add(m.getAccessToken({ signal: AbortSignal.abort(new Error('handler gave up')) }))
     const closed = manager({ password: secretPassword })
     await closed.close()
@@ -266,6 +271,8 @@ describe('errors in logs', () => {
     for (const secret of [PASSWORD, USER, token.access_token, token.refresh_token]) assert.ok(!shown.includes(secret), shown)
     await m.close()
     assert.match(inspect(m), /token: 'none'.*closed: true/s)
+    // Not a manager (its prototype's method on another object): shown, not thrown.
+    assert.equal(inspect(Object.create(TokenManager.prototype)), 'TokenManager {}')
   })
 })
 

@@ -305,10 +305,17 @@ impl TokenManager {
         }
     }
 
-    /// `error` without this manager's password in any text it carries: an API may echo
-    /// what it was sent.
+    /// `error` without this manager's password or current tokens in any text it carries:
+    /// an API may echo what it was sent.
     pub fn redact_password(&self, error: AuthError) -> AuthError {
-        error.redact(&[self.config.password.expose()])
+        let current = self.lock().current.clone();
+        let refresh = current.as_deref().and_then(TokenResponse::refresh_token);
+        let access = current.as_deref().map(TokenResponse::access_token);
+        let secrets: Vec<&str> = [Some(self.config.password.expose()), refresh, access]
+            .into_iter()
+            .flatten()
+            .collect();
+        error.redact(&secrets)
     }
 
     /// How many times a transient failure is tried again.

@@ -512,6 +512,7 @@ class TokenManager {
 
   /** What `util.inspect(manager)` and `console.log(manager)` show: its state, no secret. */
   [Symbol.for('nodejs.util.inspect.custom')](depth, opts, inspect) {
+    if (typeof this !== 'object' || this === null || !(#state in this)) return 'TokenManager {}'
     const state = this.#state
     const latest = state.latest
     const cached = latest !== undefined && latest.id > state.floor && !state.closed

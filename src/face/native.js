@@ -94,6 +94,8 @@ function noBinary(name, explicit, tried) {
     cause: new AggregateError(tried, 'every place the binary was looked for'),
   }))
   error.code = 'ERR_SONETEL_NO_BINARY'
+  // Loggers serialise with JSON.stringify; the cause's attempts stay out of it.
+  Object.defineProperty(error, 'toJSON', { value: () => ({ name: error.name, code: error.code, message: error.message }), writable: true, configurable: true })
   return error
 }
 
