@@ -287,7 +287,7 @@ impl NativeManager {
                 if head && (200..300).contains(&response.status) {
                     return Ok("null".to_owned());
                 }
-                api::envelope(&response).map_err(|e| (Side::Api, core.redact_password(e)))
+                api::envelope(&response).map_err(|e| (Side::Api, core.redact_secrets(e)))
             };
             self.channel.spawn_sided(id, work, |outcome| match outcome {
                 Ok(json) => (value_text(&json), None),

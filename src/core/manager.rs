@@ -307,7 +307,7 @@ impl TokenManager {
 
     /// `error` without this manager's password or current tokens in any text it carries:
     /// an API may echo what it was sent.
-    pub fn redact_password(&self, error: AuthError) -> AuthError {
+    pub fn redact_secrets(&self, error: AuthError) -> AuthError {
         let current = self.lock().current.clone();
         let refresh = current.as_deref().and_then(TokenResponse::refresh_token);
         let access = current.as_deref().map(TokenResponse::access_token);

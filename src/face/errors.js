@@ -56,11 +56,10 @@ const KIND_PROPS = ['status', 'error', 'error_description', 'retryAfterMs', 'bod
 // What `toJSON` shows: the kind's properties and the request a call was making.
 const SHOWN = [...KIND_PROPS, 'method', 'path']
 
-/** A primitive own data property of `value`, else undefined (no getter runs). */
+/** A primitive own data property of `value` (see `own`), else undefined. */
 function shownValue(value, name) {
   try {
-    const d = Object.getOwnPropertyDescriptor(value, name)
-    const v = d === undefined ? undefined : d.value
+    const v = own(value, name)
     return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? v : undefined
   } catch {
     return undefined
